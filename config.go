@@ -1,0 +1,223 @@
+package queuefair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// Adapter modes, the values of Config.AdapterMode and of a queue's adapterMode.
+const (
+	// ModeSafe is Python's "safe": ask the Queue-Fair adapter server about each matching visitor.
+	ModeSafe = "safe"
+	// ModeSimple is Python's "simple": send each matching visitor without a pass to the queue server.
+	ModeSimple = "simple"
+)
+
+// DefaultFilesServer is Python's default QueueFairConfig.FILES_SERVER.
+const DefaultFilesServer = "files.queue-fair.net"
+
+// Config is Python's QueueFairConfig: every setting of the adapter, given once to New.
+//
+// Start from NewConfig, which fills in the reference's defaults, and change only the fields you
+// need; New refuses a Config that did not come from NewConfig, because two zero values here
+// mean something drastic (SettingsFileCacheLifetimeMinutes 0 downloads the settings on every
+// request, StripPassedString false leaves Passed Strings in visitors' address bars).
+type Config struct {
+	// Account is Python's ACCOUNT: the account system name from the Queue-Fair portal. Required.
+	Account string
+	// AccountSecret is Python's ACCOUNT_SECRET: part of the settings URL. Required.
+	AccountSecret string
+	// FilesServer is Python's FILES_SERVER: the host (and optional port) of the settings file.
+	FilesServer string
+	// QueryTimeLimitSeconds is Python's QUERY_TIME_LIMIT_SECONDS: a Passed String's timestamp
+	// must lie within this many seconds of now, either side. Default 300.
+	QueryTimeLimitSeconds int
+	// Debug is Python's DEBUG = True: debug logs for every request.
+	Debug bool
+	// DebugIP is Python's DEBUG = "ip": debug logs only for requests from this client IP.
+	DebugIP string
+	// ReadTimeout is Python's READ_TIMEOUT: the limit on every network read (settings and
+	// adapter server) and on waiting for another process's settings download. Default 5s.
+	ReadTimeout time.Duration
+	// SettingsFileCacheLocation is Python's SETTINGS_FILE_CACHE_LOCATION: the folder of the
+	// on-disk settings cache. It must be writable; keep it outside your web root. Default ".".
+	SettingsFileCacheLocation string
+	// SettingsFileCacheLifetimeMinutes is Python's SETTINGS_FILE_CACHE_LIFETIME_MINUTES: how long
+	// downloaded settings are used before a fresh download. 0 downloads on every request
+	// (testing only); -1 never downloads and uses only the file already cached. Default 5.
+	SettingsFileCacheLifetimeMinutes int
+	// StripPassedString is Python's STRIP_PASSED_STRING: after accepting a Passed String,
+	// redirect to the same URL without it. Default true.
+	StripPassedString bool
+	// AdapterMode is Python's ADAPTER_MODE: ModeSafe (default) or ModeSimple. A queue's own
+	// adapterMode setting overrides it.
+	AdapterMode string
+
+	// TrustForwardedHeaders has no Python counterpart (views.py tells you to edit the code): when
+	// true, Gate.Check takes the scheme from X-Forwarded-Proto and the client IP from
+	// X-Forwarded-For, ForwardedHops entries from its right. Only set it when every request
+	// reaches this server through your own proxy or CDN, which must set those headers.
+	TrustForwardedHeaders bool
+	// ForwardedHops is how many proxies of yours append to X-Forwarded-For (default 1): the
+	// client IP is the entry that many places from the right.
+	ForwardedHops int
+
+	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
+	// with a connection pool sized for a busy adapter server.
+	HTTPClient *http.Client
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
+	// when ctx does.
+	Sleep func(ctx context.Context, d time.Duration)
+	// Logger receives warnings (at slog.LevelWarn) and, when Debug or DebugIP applies, debug
+	// lines (at slog.LevelDebug). Default slog.Default(). It never receives a secret.
+	Logger *slog.Logger
+
+	fromNewConfig bool
+}
+
+// NewConfig returns Python's QueueFairConfig defaults for the given account system name and
+// account secret.
+func NewConfig(account, accountSecret string) Config {
+	return Config{
+		Account:                          account,
+		AccountSecret:                    accountSecret,
+		FilesServer:                      DefaultFilesServer,
+		QueryTimeLimitSeconds:            300,
+		ReadTimeout:                      5 * time.Second,
+		SettingsFileCacheLocation:        ".",
+		SettingsFileCacheLifetimeMinutes: 5,
+		StripPassedString:                true,
+		AdapterMode:                      ModeSafe,
+		ForwardedHops:                    1,
+		fromNewConfig:                    true,
+	}
+}
+
+// ErrConfig is wrapped by every error New returns for a bad Config.
+var ErrConfig = errors.New("queuefair: bad config")
+
+// validate has no single Python counterpart: it is the checks Python makes late (loadSettings
+// raising on the DELETE placeholder) or never, made once, up front.
+func (c *Config) validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrConfig}, args...)...)
+	}
+	switch {
+	case !c.fromNewConfig:
+		return bad("build the Config with NewConfig so that the reference defaults apply")
+	case strings.TrimSpace(c.Account) == "":
+		return bad("Account is empty: set the account system name from the Queue-Fair portal")
+	case strings.Contains(c.Account, "DELETE"):
+		return bad("Account %q still holds the DELETE placeholder: set your account system name", c.Account)
+	case strings.TrimSpace(c.AccountSecret) == "":
+		return bad("AccountSecret is empty: set the account secret from the Queue-Fair portal")
+	case strings.ContainsAny(c.Account+c.AccountSecret, "/?#%\\ \t\r\n"):
+		return bad("Account and AccountSecret must not contain '/', '?', '#', '%%', '\\' or spaces")
+	case c.FilesServer == "" || strings.ContainsAny(c.FilesServer, "/?#@ \t\r\n"):
+		return bad("FilesServer %q is not a host name", c.FilesServer)
+	case c.QueryTimeLimitSeconds < 0:
+		return bad("QueryTimeLimitSeconds is negative")
+	case c.ReadTimeout <= 0:
+		return bad("ReadTimeout must be positive")
+	case c.SettingsFileCacheLocation == "":
+		return bad("SettingsFileCacheLocation is empty (use \".\" for the working folder)")
+	case c.SettingsFileCacheLifetimeMinutes < -1:
+		return bad("SettingsFileCacheLifetimeMinutes must be -1, 0 or positive")
+	case c.AdapterMode != ModeSafe && c.AdapterMode != ModeSimple:
+		return bad("AdapterMode %q is neither %q nor %q", c.AdapterMode, ModeSafe, ModeSimple)
+	case c.DebugIP != "" && net.ParseIP(c.DebugIP) == nil:
+		return bad("DebugIP %q is not an IP address", c.DebugIP)
+	case c.TrustForwardedHeaders && c.ForwardedHops < 1:
+		return bad("ForwardedHops must be at least 1 when TrustForwardedHeaders is set")
+	}
+	return nil
+}
+
+// Gate is the long-lived, concurrency-safe value a site keeps for the life of the process. It
+// has no single Python counterpart: it owns what Python keeps in QueueFairConfig's class
+// attributes and its shelve file (the configuration, the settings cache) plus the HTTP client,
+// and it makes the per-request Adapter (Python's QueueFairAdapter). Its methods Check, Handler
+// and CheckCookie are views.py's checkQueueFair for net/http.
+//
+// A nil *Gate (New failed) lets every page run.
+type Gate struct {
+	cfg         Config
+	client      *http.Client
+	now         func() time.Time
+	sleep       func(ctx context.Context, d time.Duration)
+	log         *slog.Logger
+	store       *settingsStore
+	uidCookie   string // QueueFair-Store-{Account}
+	settingsURL string // secret inside: never logged
+
+	warnNext    atomic.Int64 // unix nanos before which warnings are counted, not written
+	warnSkipped atomic.Int64
+}
+
+// New validates cfg and returns a Gate, or an error wrapping ErrConfig.
+func New(cfg Config) (*Gate, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	g := &Gate{cfg: cfg, client: cfg.HTTPClient, now: cfg.Now, sleep: cfg.Sleep, log: cfg.Logger}
+	if g.client == nil {
+		g.client = newHTTPClient()
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	if g.sleep == nil {
+		g.sleep = sleepContext
+	}
+	if g.log == nil {
+		g.log = slog.Default()
+	}
+	g.uidCookie = "QueueFair-Store-" + cfg.Account
+	g.settingsURL = "https://" + cfg.FilesServer + "/" + cfg.Account + "/" + cfg.AccountSecret + "/queue-fair-settings.json"
+	g.store = newSettingsStore(g)
+	return g, nil
+}
+
+// warn writes a warning, at most one a second per Gate, so that a fault hit by every request
+// of a busy site (an unreachable adapter server, say) does not flood the log; the next warning
+// written says how many were skipped. Debug lines are not limited.
+func (g *Gate) warn(msg string, args ...any) {
+	now := time.Now().UnixNano() // real time even under a test clock: this paces output
+	next := g.warnNext.Load()
+	if now < next || !g.warnNext.CompareAndSwap(next, now+int64(time.Second)) {
+		g.warnSkipped.Add(1)
+		return
+	}
+	if n := g.warnSkipped.Swap(0); n > 0 {
+		args = append(args, "skipped", n)
+	}
+	g.log.Warn(msg, args...)
+}
+
+// newHTTPClient has no Python counterpart (urllib opens a connection per call): a client whose
+// pool keeps enough idle connections to the adapter server for a busy site.
+func newHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = 64
+	t.ResponseHeaderTimeout = 0 // every call carries a context deadline instead
+	return &http.Client{Transport: t}
+}
+
+// sleepContext is Python's time.sleep, ended early when ctx ends.
+func sleepContext(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

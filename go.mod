@@ -1,0 +1,3 @@
+module github.com/queuefair/queuefair
+
+go 1.22

@@ -1,0 +1,214 @@
+package queuefair
+
+// This file holds the cryptography of Passed Strings and Passed Cookies and the parsing of the
+// signed text: Python's QueueFairAdapter.hash and processIdentifier, plus the pieces of
+// urllib.parse (parse_qs, unquote, quote_plus) that the signatures depend on.
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"hash"
+	"net/url"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// hashHex is Python's QueueFairAdapter.hash: the lower-case hex HMAC-SHA256 of message keyed
+// with secret. The request path uses a queue's signer instead; this form serves tests and
+// one-off checks (the hybrid model's caller-supplied secret).
+func hashHex(secret, message string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(message))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// signer has no Python counterpart: Python keys a new HMAC on every check. A signer keys its
+// HMACs once, when settings load, and hands them out through a pool, so a check costs one
+// HMAC of the message and no allocation. It is safe for concurrent use.
+type signer struct {
+	pool sync.Pool // of *macState
+}
+
+// macState is one keyed HMAC plus the scratch space a check needs.
+type macState struct {
+	mac hash.Hash
+	buf []byte
+	sum [sha256.Size]byte
+	hex [sha256.Size * 2]byte
+}
+
+// newSigner keys a signer with secret.
+func newSigner(secret string) *signer {
+	key := []byte(secret)
+	s := &signer{}
+	s.pool.New = func() any {
+		return &macState{mac: hmac.New(sha256.New, key), buf: make([]byte, 0, 512)}
+	}
+	return s
+}
+
+// matches reports, in constant time, whether given is the lower-case hex HMAC of
+// prefix+message. It is the `checkHash != queryHash` test of Python's validateQuery and
+// validateCookie, without the timing leak of `!=`.
+func (s *signer) matches(prefix, message, given string) bool {
+	m := s.pool.Get().(*macState)
+	defer s.pool.Put(m)
+	m.mac.Reset()
+	m.buf = append(append(m.buf[:0], prefix...), message...)
+	m.mac.Write(m.buf)
+	hex.Encode(m.hex[:], m.mac.Sum(m.sum[:0]))
+	if cap(m.buf) > 64<<10 {
+		m.buf = make([]byte, 0, 512) // do not keep a giant buffer from one odd request
+	}
+	return constantTimeEqual(m.hex[:], given)
+}
+
+// constantTimeEqual compares a computed hash with a string from the visitor without leaking,
+// through timing, how many leading bytes match. Lengths are public (a hex SHA-256 is 64).
+func constantTimeEqual(want []byte, given string) bool {
+	if len(want) != len(given) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(want); i++ {
+		v |= want[i] ^ given[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
+}
+
+// processIdentifier is Python's QueueFairAdapter.processIdentifier: the User-Agent up to a '['
+// that stands at character 20 or later, else the whole User-Agent. Python counts characters,
+// not bytes, so this does too.
+func processIdentifier(ua string) string {
+	i := strings.IndexByte(ua, '[')
+	if i < 20 { // also i == -1; 20 bytes are at most 20 characters
+		return ua
+	}
+	if utf8.RuneCountInString(ua[:i]) < 20 {
+		return ua
+	}
+	return ua[:i]
+}
+
+// queryValue is Python's urllib.parse.parse_qs(s)[key][0]: the first non-blank value of key
+// in the '&'-separated s, names and values decoded ('+' is a space, bad '%' escapes stay
+// text). ok is false when key has no non-blank value.
+func queryValue(s, key string) (value string, ok bool) {
+	for s != "" {
+		var field string
+		if i := strings.IndexByte(s, '&'); i >= 0 {
+			field, s = s[:i], s[i+1:]
+		} else {
+			field, s = s, ""
+		}
+		eq := strings.IndexByte(field, '=')
+		if eq < 0 || eq == len(field)-1 {
+			continue // no '=' or a blank value: parse_qs drops both
+		}
+		name, raw := field[:eq], field[eq+1:]
+		if name != key && (!strings.ContainsAny(name, "%+") || unquote(name, true) != key) {
+			continue
+		}
+		return unquote(raw, true), true
+	}
+	return "", false
+}
+
+// unquote is Python's urllib.parse.unquote (plus=false) and unquote_plus (plus=true):
+// %XX escapes become bytes, malformed escapes stay as they are, and bytes that are not UTF-8
+// become U+FFFD, as Python's errors='replace' does.
+func unquote(s string, plus bool) string {
+	special := "%"
+	if plus {
+		special = "%+"
+	}
+	if !strings.ContainsAny(s, special) {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		case c == '+' && plus:
+			b = append(b, ' ')
+		default:
+			b = append(b, c)
+		}
+	}
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	var out strings.Builder
+	for len(b) > 0 {
+		r, n := utf8.DecodeRune(b)
+		out.WriteRune(r) // RuneError for each undecodable byte
+		b = b[n:]
+	}
+	return out.String()
+}
+
+// urldecode is Python's QueueFairAdapter.urldecode (urllib.parse.unquote): percent-decoding
+// only, so '+' stays '+'.
+func urldecode(s string) string { return unquote(s, false) }
+
+// urlencode is Python's QueueFairAdapter.urlencode (urllib.parse.quote_plus): letters, digits
+// and "_.-~" kept, space as '+', every other byte as %XX. url.QueryEscape does exactly that.
+func urlencode(s string) string { return url.QueryEscape(s) }
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	default:
+		return c - 'a' + 10
+	}
+}
+
+// parseDigits reads a non-negative decimal made only of ASCII digits, as the spec asks of a
+// Passed String's qfts. ok is false for anything else, including values too large for int64.
+func parseDigits(s string) (n int64, ok bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+// parseInt is Python's int(str) for the values this package meets: optional ASCII white space
+// around an optional sign and ASCII digits (underscores allowed between digits, as Python
+// does). ok is false for anything else or for values too large.
+func parseInt(s string) (n int64, ok bool) {
+	s = strings.Trim(s, " \t\n\r\v\f")
+	neg := false
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		neg = s[0] == '-'
+		s = s[1:]
+	}
+	if s == "" || s[0] == '_' || s[len(s)-1] == '_' || strings.Contains(s, "__") {
+		return 0, false
+	}
+	digits := strings.ReplaceAll(s, "_", "")
+	n, ok = parseDigits(digits)
+	if neg {
+		n = -n
+	}
+	return n, ok
+}

@@ -1,0 +1,1186 @@
+// Package queuefair is a standard-library-only Go port of the Queue-Fair virtual waiting room
+// server-side adapter (the Python module queue_fair_adapter).
+//
+// On each page request the adapter loads the account's queue settings (cached in memory and in
+// a file), matches the request against each queue's activation rules, accepts visitors who
+// carry a valid signed Passed Cookie or Passed String, and otherwise asks the Queue-Fair
+// adapter server about the visitor ("safe" mode) or sends the visitor to the queue ("simple"
+// mode). Any error lets the page run.
+//
+// Make one Gate with New at start-up and call Gate.Check at the top of each handler, or wrap
+// handlers with Gate.Handler. Other frameworks implement Service and use Gate.NewAdapter.
+//
+// The per-request type Adapter mirrors Python's QueueFairAdapter method by method, in the order
+// a request flows through it, so that the two can be read side by side.
+package queuefair
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+)
+
+// CookieNameBase is Python's QueueFairAdapter.COOKIE_NAME_BASE: a Passed Cookie is named this
+// plus the queue's system name.
+const CookieNameBase = "QueueFair-Pass-"
+
+// Service is Python's QueueFairService: the four things the adapter asks of the web framework.
+// HTTPService is the net/http implementation.
+type Service interface {
+	// SetCookie is Python's setCookie: set cookie name to value for lifetimeSeconds (0 deletes
+	// it), on path "/", for domain when it is not empty.
+	SetCookie(name, value string, lifetimeSeconds int, domain string)
+	// Redirect is Python's redirect: answer 302 with this Location.
+	Redirect(location string)
+	// GetCookie is Python's getCookie: the request's cookie of that name, or "".
+	GetCookie(name string) string
+	// AddHeader is Python's addHeader: set a response header.
+	AddHeader(name, value string)
+}
+
+// Adapter is Python's QueueFairAdapter: the state of one request. Make it with Gate.NewAdapter
+// and call IsContinue once. It is not safe for concurrent use; the Gate that made it is.
+type Adapter struct {
+	g                 *Gate
+	ctx               context.Context
+	service           Service
+	continuePage      bool
+	parsing           bool
+	settings          *settings
+	adapterResult     *adapterResult
+	adapterQueue      *queue
+	passedString      string
+	passedQueues      []string // names; a handful at most, so a slice beats a map
+	passedBuf         [4]string
+	uid               string
+	hasUID            bool // Python's uid is not None ("" is a uid)
+	requestedURL      string
+	userAgent         string
+	remoteIPAddress   string
+	extra             string
+	addedCacheControl bool
+	d                 bool // debug logging for this request
+}
+
+// errAbort wraps the failures that end a request early with the page running, where Python
+// raises and isContinue's except clause returns True.
+var errAbort = errors.New("queuefair: request check abandoned")
+
+// abortf builds an errAbort with a reason.
+func abortf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{errAbort}, args...)...)
+}
+
+// NewAdapter is Python's QueueFairAdapter constructor: the adapter for one request.
+// requestedURL must be the full URL the visitor asked for, with its query string; extra, when
+// not empty, is passed to the queue server as qfx. A nil Gate gives an Adapter whose
+// IsContinue lets the page run.
+func (g *Gate) NewAdapter(service Service, requestedURL, userAgent, remoteIPAddress, extra string) *Adapter {
+	a := &Adapter{
+		g:               g,
+		service:         service,
+		continuePage:    true,
+		requestedURL:    requestedURL,
+		userAgent:       userAgent,
+		remoteIPAddress: remoteIPAddress,
+		extra:           extra,
+	}
+	if g != nil {
+		a.d = g.cfg.Debug || (g.cfg.DebugIP != "" && remoteIPAddress == g.cfg.DebugIP)
+	}
+	a.passedQueues = a.passedBuf[:0]
+	return a
+}
+
+// setUIDFromCookie is Python's setUIDFromCookie: the visitor's uid from the
+// QueueFair-Store-{account} cookie, whose value is "u:{uid}" (or "u={uid}").
+func (a *Adapter) setUIDFromCookie() {
+	c := a.service.GetCookie(a.g.uidCookie)
+	if c == "" {
+		return
+	}
+	i := strings.IndexByte(c, '=')
+	if i < 0 {
+		i = strings.IndexByte(c, ':')
+	}
+	if i < 0 {
+		if a.d {
+			a.log("separator not found in UID cookie", "cookie", c)
+		}
+		return
+	}
+	a.uid, a.hasUID = c[i+1:], true
+	if a.d {
+		a.log("UID set from cookie", "uid", a.uid)
+	}
+}
+
+// checkAndAddCacheControl is Python's checkAndAddCacheControl: once per request, before the
+// first Passed Cookie or redirect, forbid caches to keep the response.
+func (a *Adapter) checkAndAddCacheControl() {
+	if a.addedCacheControl {
+		return
+	}
+	a.service.AddHeader("Cache-Control", "no-store, max-age=0")
+	a.addedCacheControl = true
+}
+
+// validateQuery is Python's validateQuery: whether the Passed String in the requested URL's
+// query is signed with q's secret for this visitor and is recent.
+func (a *Adapter) validateQuery(q *queue) bool {
+	qstr := urlQuery(a.requestedURL)
+	if a.d {
+		a.log("validating Passed String", "query", qstr)
+	}
+	hpos := strings.LastIndex(qstr, "qfh=")
+	if hpos < 0 {
+		return a.fail("no hash in query")
+	}
+	queryHash, ok := queryValue(qstr, "qfh")
+	if !ok {
+		return a.fail("malformed hash")
+	}
+	qpos := strings.LastIndex(qstr, "qfqid=")
+	if qpos < 0 {
+		return a.fail("no queue identifier")
+	}
+	tsText, ok := queryValue(qstr, "qfts")
+	if !ok {
+		return a.fail("no timestamp")
+	}
+	ts, ok := parseDigits(tsText)
+	if !ok {
+		return a.fail("timestamp not numeric")
+	}
+	now := a.nowSeconds()
+	limit := float64(a.g.cfg.QueryTimeLimitSeconds)
+	if float64(ts) > now+limit {
+		return a.fail("timestamp too late", "qfts", ts, "now", now)
+	}
+	if float64(ts) < now-limit {
+		return a.fail("timestamp too early", "qfts", ts, "now", now)
+	}
+	check := ""
+	if qpos < hpos {
+		check = qstr[qpos:hpos]
+	}
+	if !q.hasSecret {
+		return a.fail("queue has no secret", "queue", q.name)
+	}
+	if !q.sign.matches(processIdentifier(a.userAgent), check, queryHash) {
+		return a.fail("failed hash")
+	}
+	return true
+}
+
+// urlQuery is Python's urllib.parse.urlparse(url).query: the text after the first '?' that
+// comes before any '#', up to that '#'.
+func urlQuery(u string) string {
+	if i := strings.IndexByte(u, '#'); i >= 0 {
+		u = u[:i]
+	}
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		return u[i+1:]
+	}
+	return ""
+}
+
+// fail logs why a validation failed (when debugging) and returns false.
+func (a *Adapter) fail(why string, args ...any) bool {
+	if a.d {
+		a.log(why, args...)
+	}
+	return false
+}
+
+// validateCookieFromQueue is Python's validateCookieFromQueue: validateCookie with q's secret
+// and passed lifetime. A queue without a secret or with an unreadable passedLifetimeMinutes
+// abandons the check, as Python's exception does.
+func (a *Adapter) validateCookieFromQueue(q *queue, cookie string) (bool, error) {
+	if !q.hasSecret {
+		return false, abortf("queue %q has no secret", q.name)
+	}
+	if !q.lifetimeOK {
+		return false, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
+	}
+	return a.validateCookie(q.sign, q.lifetimeMinutes, cookie), nil
+}
+
+// ValidateCookie is Python's validateCookie: whether cookie, the value of a Passed Cookie, is
+// signed with secret for this visitor and no older than passedLifetimeMinutes. It is the whole
+// check of the hybrid security model; Gate.CheckCookie wraps it for net/http.
+func (a *Adapter) ValidateCookie(secret string, passedLifetimeMinutes int, cookie string) bool {
+	return a.validateCookie(newSigner(secret), passedLifetimeMinutes, cookie)
+}
+
+// validateCookie is ValidateCookie with an already keyed signer.
+func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie string) bool {
+	if a.d {
+		a.log("validating cookie", "cookie", cookie)
+	}
+	mHash, ok := queryValue(cookie, "qfh")
+	if !ok {
+		return a.fail("cookie has no hash")
+	}
+	hpos := strings.LastIndex(cookie, "qfh=")
+	if hpos < 0 {
+		return a.fail("cookie hash is not in plain text")
+	}
+	if !s.matches(processIdentifier(a.userAgent), cookie[:hpos], mHash) {
+		return a.fail("cookie hash mismatch") // never log the expected hash: it is a valid pass
+	}
+	tsText, ok := queryValue(cookie, "qfts")
+	if !ok {
+		return a.fail("cookie has no timestamp")
+	}
+	ts, ok := parseInt(tsText)
+	if !ok {
+		return a.fail("cookie timestamp not numeric")
+	}
+	if age := a.nowSeconds() - float64(ts); age > float64(passedLifetimeMinutes)*60 {
+		return a.fail("cookie timestamp too old", "ageSeconds", age)
+	}
+	if a.d {
+		a.log("cookie validated")
+	}
+	return true
+}
+
+// nowSeconds is Python's time.time().
+func (a *Adapter) nowSeconds() float64 {
+	return float64(a.g.now().UnixNano()) / 1e9
+}
+
+// checkQueryString is Python's checkQueryString: look for a Passed String in the requested URL;
+// if valid, set its Passed Cookie and mark the queue passed; if not (and no valid Passed Cookie
+// vouches for the visitor), pause a second and send the visitor to the InvalidQuery page.
+func (a *Adapter) checkQueryString() error {
+	u := a.requestedURL
+	if a.d {
+		a.log("checking URL for Passed String", "url", u)
+	}
+	if !strings.Contains(u, "qfqid=") {
+		return nil
+	}
+	i := strings.Index(u, "qfq=")
+	if i < 0 {
+		return nil
+	}
+	queueName := u[i+len("qfq="):]
+	if j := strings.IndexByte(queueName, '&'); j >= 0 {
+		queueName = queueName[:j]
+	} // Port: with no '&' the name runs to the end; Python drops its last character.
+	if a.d {
+		a.log("Passed String names a queue", "queue", queueName)
+	}
+	for _, q := range a.settings.queues {
+		if q.name != queueName {
+			continue
+		}
+		value := u[strings.Index(u, "qfqid"):]
+		if !a.validateQuery(q) {
+			// A stale Passed String is fine when a valid Passed Cookie comes with it.
+			if c := a.service.GetCookie(q.cookieName); c != "" {
+				ok, err := a.validateCookieFromQueue(q, c)
+				if err != nil {
+					return err
+				}
+				if ok {
+					if a.d {
+						a.log("Passed String invalid but Passed Cookie valid", "queue", q.name)
+					}
+					return nil
+				}
+			}
+			if q.queueServer == "" {
+				return abortf("queue %q has no queueServer", q.name)
+			}
+			a.redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
+			return nil
+		}
+		if a.d {
+			a.log("Passed String validated", "value", value)
+		}
+		a.passedString = value
+		lifetime, err := q.lifetimeSeconds()
+		if err != nil {
+			return err
+		}
+		a.setCookie(queueName, value, lifetime, q.cookieDomain)
+		if !a.continuePage {
+			return nil
+		}
+		a.markPassed(queueName)
+	}
+	return nil
+}
+
+// lifetimeSeconds is Python's int(queue['passedLifetimeMinutes']) * 60.
+func (q *queue) lifetimeSeconds() (int, error) {
+	if !q.lifetimeOK {
+		return 0, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
+	}
+	return q.lifetimeMinutes * 60, nil
+}
+
+// gotSettings is Python's gotSettings: the Passed String first, then the queue rules.
+func (a *Adapter) gotSettings() error {
+	if a.d {
+		a.log("got settings", "queues", len(a.settings.queues))
+	}
+	if err := a.checkQueryString(); err != nil || !a.continuePage {
+		return err
+	}
+	return a.parseSettings()
+}
+
+// isMatch is Python's isMatch: whether q's activation rules match this request.
+func (a *Adapter) isMatch(q *queue) bool {
+	return q != nil && a.isMatchArray(q.rules, q.hasRules)
+}
+
+// isMatchArray is Python's isMatchArray: evaluate rules left to right. The first rule sets the
+// state; before each later rule, "And" with a false state or "Or" with a true state decides at
+// once; after it, "And" and "Or" combine, and a decided state ends the loop.
+func (a *Adapter) isMatchArray(rules []rule, has bool) bool {
+	if !has {
+		return false
+	}
+	state := false
+	for i := range rules {
+		r := &rules[i]
+		if i > 0 {
+			if r.op == "And" && !state {
+				return false
+			}
+			if r.op == "Or" && state {
+				return true
+			}
+		}
+		m := a.isRuleMatch(r)
+		if a.d {
+			a.log("rule evaluated", "rule", i+1, "match", m)
+		}
+		if i == 0 {
+			state = m
+			continue
+		}
+		if r.op == "And" {
+			if state = state && m; !state {
+				break
+			}
+		} else if r.op == "Or" {
+			if state = state || m; state {
+				break
+			}
+		}
+	}
+	if a.d {
+		a.log("rules result", "match", state)
+	}
+	return state
+}
+
+// isRuleMatch is Python's isRuleMatch: compare one part of the request with the rule's value.
+func (a *Adapter) isRuleMatch(r *rule) bool {
+	var comp string
+	switch r.component {
+	case compDomain:
+		comp = domainOf(a.requestedURL)
+	case compPath:
+		comp = pathOf(a.requestedURL)
+	case compQuery:
+		comp = queryOf(a.requestedURL)
+	case compCookie:
+		comp = a.service.GetCookie(r.cookie)
+	default:
+		comp = a.requestedURL
+	}
+	if a.d {
+		a.log("testing rule", "component", r.componentName, "value", r.value, "against", comp)
+	}
+	ret := false
+	switch r.match {
+	case matchEqual:
+		ret = equalRule(comp, r.value, r.caseSensitive)
+	case matchContain:
+		ret = comp != "" && indexRule(comp, r.value, r.caseSensitive) >= 0
+	case matchExist:
+		ret = comp != ""
+	}
+	if r.negate {
+		ret = !ret
+	}
+	return ret
+}
+
+// domainOf is the Domain branch of Python's isRuleMatch: every "http://" and then every
+// "https://" removed from the URL, then the text before the first '?', '#', '/' or ':'. The
+// removals only matter before the first '?' or '#', so the usual URL is cut without copying.
+func domainOf(u string) string {
+	pre := u
+	if i := strings.IndexAny(u, "?#"); i >= 0 {
+		pre = u[:i]
+	}
+	rest := u
+	switch n := strings.Count(pre, "://"); {
+	case n == 0:
+	case n == 1 && strings.HasPrefix(u, "https://"):
+		rest = u[len("https://"):]
+	case n == 1 && strings.HasPrefix(u, "http://"):
+		rest = u[len("http://"):]
+	default:
+		rest = strings.ReplaceAll(strings.ReplaceAll(u, "http://", ""), "https://", "")
+	}
+	if i := strings.IndexAny(rest, "?#/:"); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// pathOf is the Path branch of Python's isRuleMatch: the text after the first occurrence of the
+// domain (and after a port), up to '#' or '?'; "/" when that is empty.
+func pathOf(u string) string {
+	d := domainOf(u)
+	var comp string
+	if i := strings.Index(u, d); i >= 0 {
+		comp = u[i+len(d):]
+	} else if start := len(d) - 1; start <= len(u) { // Python's u[-1 + len(d):]
+		comp = u[start:]
+	}
+	if strings.HasPrefix(comp, ":") {
+		if i := strings.IndexByte(comp, '/'); i >= 0 {
+			comp = comp[i:]
+		} else {
+			comp = ""
+		}
+	}
+	if i := strings.IndexByte(comp, '#'); i >= 0 {
+		comp = comp[:i]
+	}
+	if i := strings.IndexByte(comp, '?'); i >= 0 {
+		comp = comp[:i]
+	}
+	if comp == "" {
+		return "/"
+	}
+	return comp
+}
+
+// queryOf is the Query branch of Python's isRuleMatch: the text after the first '?' (fragment
+// included, as Python does), or "".
+func queryOf(u string) string {
+	i := strings.IndexByte(u, '?')
+	if i < 0 || u == "?" {
+		return ""
+	}
+	return u[i+1:]
+}
+
+// equalRule is Python's `comp == test` after lower-casing both when the rule is not case
+// sensitive (value is already lower-cased). ASCII text is compared without copying it.
+func equalRule(comp, value string, caseSensitive bool) bool {
+	if caseSensitive {
+		return comp == value
+	}
+	if !isASCII(comp) {
+		return strings.ToLower(comp) == value
+	}
+	if len(comp) != len(value) {
+		return false
+	}
+	for i := 0; i < len(comp); i++ {
+		if lowerASCII(comp[i]) != value[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// indexRule is Python's `comp.find(test)` after lower-casing both when the rule is not case
+// sensitive (value is already lower-cased).
+func indexRule(comp, value string, caseSensitive bool) int {
+	if caseSensitive {
+		return strings.Index(comp, value)
+	}
+	if !isASCII(comp) {
+		return strings.Index(strings.ToLower(comp), value)
+	}
+	n := len(value)
+	if n == 0 {
+		return 0
+	}
+	first := value[0]
+	for i := 0; i+n <= len(comp); i++ {
+		if lowerASCII(comp[i]) != first {
+			continue
+		}
+		j := 1
+		for j < n && lowerASCII(comp[i+j]) == value[j] {
+			j++
+		}
+		if j == n {
+			return i
+		}
+	}
+	return -1
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if 'A' <= c && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// isPassed is Python's isPassed: whether the visitor has passed q already, by an earlier step
+// of this request or by a valid Passed Cookie. A Passed Cookie that names q but fails
+// validation is deleted.
+func (a *Adapter) isPassed(q *queue) (bool, error) {
+	if a.isMarked(q.name) {
+		if a.d {
+			a.log("queue marked as passed already", "queue", q.name)
+		}
+		return true, nil
+	}
+	c := a.service.GetCookie(q.cookieName)
+	if c == "" {
+		if a.d {
+			a.log("no Passed Cookie", "queue", q.name)
+		}
+		return false, nil
+	}
+	if !strings.Contains(c, q.name) {
+		if a.d {
+			a.log("Passed Cookie does not name its queue", "queue", q.name)
+		}
+		return false, nil
+	}
+	ok, err := a.validateCookieFromQueue(q, c)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		a.setCookie(q.name, "", 0, q.cookieDomain)
+		return false, nil
+	}
+	if a.d {
+		a.log("valid Passed Cookie", "queue", q.name)
+	}
+	return true, nil
+}
+
+// onMatch is Python's onMatch: for a queue whose rules match, true if the visitor has passed
+// it; otherwise consult the adapter (or send to the queue) and return false.
+func (a *Adapter) onMatch(q *queue) (bool, error) {
+	passed, err := a.isPassed(q)
+	if err != nil || passed {
+		return passed, err
+	}
+	if !a.continuePage {
+		return false, nil
+	}
+	if a.d {
+		a.log("checking at server", "queue", q.displayName)
+	}
+	return false, a.consultAdapter(q)
+}
+
+// setCookie is Python's setCookie: set the Passed Cookie of queueName (after the Cache-Control
+// header); a positive lifetime marks the queue passed and, when StripPassedString is on and the
+// URL carries a Passed String, redirects to the URL without it.
+func (a *Adapter) setCookie(queueName, value string, lifetimeSeconds int, cookieDomain string) {
+	if a.d {
+		a.log("setting Passed Cookie", "queue", queueName, "value", value, "lifetime", lifetimeSeconds)
+	}
+	a.checkAndAddCacheControl()
+	a.service.SetCookie(a.cookieName(queueName), value, lifetimeSeconds, cookieDomain)
+	if lifetimeSeconds <= 0 {
+		return
+	}
+	a.markPassed(queueName)
+	if !a.g.cfg.StripPassedString {
+		return
+	}
+	if pos := strings.Index(a.requestedURL, "qfqid="); pos >= 0 {
+		if a.d {
+			a.log("stripping Passed String from URL")
+		}
+		a.redirect(cutBefore(a.requestedURL, pos), 0)
+	}
+}
+
+// cutBefore is Python's loc[0:pos - 1]: the URL without the Passed String and the '?' or '&'
+// before it (and, as in Python, without its last character when pos is 0).
+func cutBefore(u string, pos int) string {
+	end := pos - 1
+	if end < 0 {
+		end += len(u)
+	}
+	if end < 0 {
+		end = 0
+	}
+	return u[:end]
+}
+
+// cookieName is COOKIE_NAME_BASE + queueName, without building it for known queues.
+func (a *Adapter) cookieName(queueName string) string {
+	if a.settings != nil {
+		for _, q := range a.settings.queues {
+			if q.name == queueName {
+				return q.cookieName
+			}
+		}
+	}
+	return CookieNameBase + queueName
+}
+
+// log is Python's log: one debug line. Callers check a.d first so that a request without
+// debugging builds no arguments.
+func (a *Adapter) log(msg string, args ...any) {
+	a.g.log.Debug("queuefair: "+msg, append(args, "ip", a.remoteIPAddress)...)
+}
+
+// Redirect is Python's redirect: after an optional pause, send the visitor to location (with
+// Cache-Control: no-store) and stop the page. The hybrid model calls it; IsContinue does so
+// itself.
+func (a *Adapter) Redirect(location string, sleep time.Duration) {
+	a.redirect(location, sleep)
+}
+
+func (a *Adapter) redirect(location string, sleep time.Duration) {
+	if sleep > 0 {
+		ctx := a.ctx
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		a.g.sleep(ctx, sleep)
+	}
+	a.checkAndAddCacheControl()
+	a.service.Redirect(location)
+	a.continuePage = false
+}
+
+// parseSettings is Python's parseSettings: run through the queues in order. A queue already
+// passed is skipped; a matching queue the visitor has not passed is consulted about, and then
+// in simple mode (the configured mode, as in Python) no further queue is checked.
+func (a *Adapter) parseSettings() error {
+	if a.settings == nil || len(a.settings.queues) == 0 {
+		if a.d {
+			a.log("no queues")
+		}
+		return nil
+	}
+	a.parsing = true
+	for _, q := range a.settings.queues {
+		if a.isMarked(q.name) {
+			continue
+		}
+		if !a.isMatch(q) {
+			if a.d {
+				a.log("rules did not match", "queue", q.displayName)
+			}
+			continue
+		}
+		if a.d {
+			a.log("rules matched", "queue", q.displayName)
+		}
+		passed, err := a.onMatch(q)
+		if err != nil {
+			return err
+		}
+		if !a.continuePage {
+			return nil
+		}
+		if !passed {
+			if a.g.cfg.AdapterMode == ModeSimple {
+				return nil
+			}
+			continue
+		}
+		a.markPassed(q.name)
+	}
+	a.parsing = false
+	return nil
+}
+
+// markPassed is Python's `self.passedQueues[name] = True`.
+func (a *Adapter) markPassed(name string) {
+	if !a.isMarked(name) {
+		a.passedQueues = append(a.passedQueues, name)
+	}
+}
+
+// isMarked is Python's `name in self.passedQueues`.
+func (a *Adapter) isMarked(name string) bool {
+	for _, n := range a.passedQueues {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// consultAdapter is Python's consultAdapter. In safe mode it asks the adapter server about the
+// visitor (Port: the uid is URL-encoded); in simple mode it sends the visitor to the queue
+// server with the requested URL as target.
+func (a *Adapter) consultAdapter(q *queue) error {
+	a.adapterQueue = q
+	mode := a.g.cfg.AdapterMode
+	if q.adapterMode != "" {
+		mode = q.adapterMode
+	}
+	if a.d {
+		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
+	}
+	if mode != ModeSafe {
+		if q.queueServer == "" {
+			return abortf("queue %q has no queueServer", q.name)
+		}
+		loc := "https://" + q.queueServer + "/" + q.name + "?target=" + urlencode(a.requestedURL)
+		loc = a.appendVariant(q, loc)
+		loc = a.appendExtra(q, loc)
+		a.redirect(loc, 0)
+		return nil
+	}
+	if q.adapterServer == "" {
+		return abortf("queue %q has no adapterServer", q.name)
+	}
+	var b strings.Builder
+	b.WriteString("https://")
+	b.WriteString(q.adapterServer)
+	b.WriteString("/adapter/")
+	b.WriteString(q.name)
+	b.WriteString("?ipaddress=")
+	b.WriteString(urlencode(a.remoteIPAddress))
+	if a.hasUID {
+		b.WriteString("&uid=")
+		b.WriteString(urlencode(a.uid))
+	}
+	b.WriteString("&identifier=")
+	b.WriteString(urlencode(processIdentifier(a.userAgent)))
+	body, err := a.g.urlToJSON(a.ctx, b.String(), maxAdapterBytes)
+	if err != nil {
+		return abortf("adapter server: %v", err)
+	}
+	res, err := parseAdapterResult(body)
+	if err != nil {
+		return abortf("adapter server answer: %v", err)
+	}
+	a.adapterResult = res
+	return a.gotAdapter()
+}
+
+// adapterResult is the adapter server's JSON answer (Python's self.adapterResult dict).
+type adapterResult struct {
+	empty                       bool // {}: Python's `not self.adapterResult`
+	uid                         string
+	hasUID                      bool
+	cookieSeconds               int
+	cookieSecondsOK             bool
+	action                      string
+	hasAction                   bool
+	queue, location, validation string
+	hasQueue, hasLocation       bool
+	hasValidation               bool
+}
+
+// parseAdapterResult reads an adapter server answer. Anything but a JSON object, or a uid that
+// is not a string, is an error (Python fails on those too).
+func parseAdapterResult(body []byte) (*adapterResult, error) {
+	d := json.NewDecoder(strings.NewReader(string(body)))
+	d.UseNumber()
+	var m map[string]any
+	if err := d.Decode(&m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	r := &adapterResult{empty: len(m) == 0}
+	if v, ok := m["uid"]; ok {
+		if r.uid, r.hasUID = v.(string); !r.hasUID {
+			return nil, errors.New("uid is not a string")
+		}
+	}
+	r.cookieSeconds, r.cookieSecondsOK = pythonInt(m["cookieSeconds"])
+	if v, ok := m["action"]; ok {
+		r.hasAction = true
+		r.action, _ = v.(string) // not a string: some other action, as in Python
+	}
+	r.queue, r.hasQueue = m["queue"].(string)
+	r.location, r.hasLocation = m["location"].(string)
+	r.validation, r.hasValidation = m["validation"].(string)
+	return r, nil
+}
+
+// gotAdapter is Python's gotAdapter: act on the adapter server's answer. A uid is adopted (and
+// stored in the uid cookie) unless the visitor already has a different one; SendToQueue
+// redirects to the queue; any other action is a pass whose validation becomes the Passed
+// Cookie.
+func (a *Adapter) gotAdapter() error {
+	r, q := a.adapterResult, a.adapterQueue
+	if r == nil || r.empty {
+		if a.d {
+			a.log("empty adapter answer")
+		}
+		return nil
+	}
+	if r.hasUID {
+		if a.hasUID && a.uid != r.uid {
+			a.g.warn("queuefair: uid cookie mismatch", "expected", a.uid, "received", r.uid)
+		} else {
+			if !r.cookieSecondsOK {
+				return abortf("adapter answer has a uid but no cookieSeconds")
+			}
+			a.uid, a.hasUID = r.uid, true
+			a.service.SetCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
+		}
+	}
+	if !r.hasAction {
+		if a.d {
+			a.log("adapter answer has no action")
+		}
+		return nil
+	}
+	if r.action == "SendToQueue" {
+		target := a.requestedURL
+		if q.dynamicTarget == "path" {
+			if i := strings.IndexByte(target, '?'); i >= 0 {
+				target = target[:i]
+			}
+		}
+		params := "target=" + urlencode(target)
+		if a.hasUID {
+			params += "&qfuid=" + a.uid
+		}
+		if !r.hasLocation {
+			return abortf("SendToQueue answer has no location")
+		}
+		loc := r.location + "?" + params
+		loc = a.appendVariant(q, loc)
+		loc = a.appendExtra(q, loc)
+		if a.d {
+			a.log("sending to queue", "location", loc)
+		}
+		a.redirect(loc, 0)
+		return nil
+	}
+	if !r.hasQueue || !r.hasValidation {
+		return abortf("adapter answer %q has no queue or validation", r.action)
+	}
+	lifetime, err := q.lifetimeSeconds()
+	if err != nil {
+		return err
+	}
+	a.setCookie(r.queue, urldecode(r.validation), lifetime, q.cookieDomain)
+	if !a.continuePage {
+		return nil
+	}
+	a.markPassed(r.queue)
+	return nil
+}
+
+// appendVariant is Python's appendVariant: add qfv={variant} when a variant rule matches.
+func (a *Adapter) appendVariant(q *queue, loc string) string {
+	v, ok := a.getVariant(q)
+	if !ok {
+		return loc
+	}
+	if a.d {
+		a.log("found variant", "variant", v)
+	}
+	return loc + querySep(loc) + "qfv=" + urlencode(v)
+}
+
+// appendExtra is Python's appendExtra: add qfx={extra} when the caller gave one.
+func (a *Adapter) appendExtra(_ *queue, loc string) string {
+	if a.extra == "" {
+		return loc
+	}
+	return loc + querySep(loc) + "qfx=" + urlencode(a.extra)
+}
+
+// querySep is "&" when loc has a query already, else "?".
+func querySep(loc string) string {
+	if strings.IndexByte(loc, '?') >= 0 {
+		return "&"
+	}
+	return "?"
+}
+
+// getVariant is Python's getVariant: the name of the first variant whose rules match. Port:
+// Python reads the variant as an object attribute and crashes; this reads the JSON fields.
+func (a *Adapter) getVariant(q *queue) (string, bool) {
+	for i := range q.variants {
+		v := &q.variants[i]
+		if a.isMatchArray(v.rules, v.hasRules) {
+			return v.name, true
+		}
+	}
+	return "", false
+}
+
+// loadSettings is Python's loadSettings: the settings for this request from the Gate's cache
+// (see settingsStore.get), or nil when none can be had.
+func (a *Adapter) loadSettings() {
+	a.settings = a.g.store.get(a.ctx)
+	if a.settings == nil {
+		a.g.warn("queuefair: no settings available; the page runs unqueued")
+	}
+}
+
+// IsContinue is Python's isContinue: run the adapter for this request and report whether the
+// page should run. False means the adapter has redirected the visitor through the Service and
+// the page must not run. It never panics: any failure lets the page run. ctx bounds the
+// network calls and the pause of this request.
+func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
+	if a == nil || a.g == nil {
+		return true
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a.ctx = ctx
+	defer func() {
+		if p := recover(); p != nil {
+			a.g.warn("queuefair: adapter panicked; the page runs", "panic", fmt.Sprint(p))
+			cont = a.continuePage
+		}
+	}()
+	if a.d {
+		a.log("adapter starting", "url", a.requestedURL)
+	}
+	a.setUIDFromCookie()
+	a.loadSettings()
+	if a.settings == nil {
+		return true
+	}
+	if err := a.gotSettings(); err != nil {
+		a.g.warn("queuefair: the page runs unchecked", "error", err.Error())
+		return a.continuePage // true unless a redirect already went out
+	}
+	if a.d {
+		a.log("adapter ending", "continue", a.continuePage)
+	}
+	return a.continuePage
+}
+
+// HTTPService is Python's QueueFairDjangoService for net/http: cookies and headers go to w,
+// cookies are read from r. Make one per request; write the page through the same w.
+type HTTPService struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	secure bool
+	now    func() time.Time
+}
+
+// NewHTTPService is Python's QueueFairDjangoService constructor. secure is Django's
+// request.is_secure(): whether the visitor reached the site over HTTPS (through any proxy);
+// it makes cookies Secure and SameSite=None.
+func NewHTTPService(w http.ResponseWriter, r *http.Request, secure bool) *HTTPService {
+	return &HTTPService{w: w, r: r, secure: secure, now: time.Now}
+}
+
+// SetCookie is Python's QueueFairDjangoService.setCookie: path "/", Max-Age and a matching
+// Expires (lifetime 0 deletes: Max-Age=0), the domain when given, not HttpOnly (the queue's
+// JavaScript may read it), and Secure with SameSite=None over HTTPS.
+func (s *HTTPService) SetCookie(name, value string, lifetimeSeconds int, domain string) {
+	c := &http.Cookie{Name: name, Value: cookieSafe(value), Path: "/", Domain: domain, Secure: s.secure}
+	if lifetimeSeconds > 0 {
+		c.MaxAge = lifetimeSeconds
+		c.Expires = s.now().Add(time.Duration(lifetimeSeconds) * time.Second).UTC()
+	} else {
+		c.MaxAge = -1 // net/http writes Max-Age=0
+		c.Expires = time.Unix(0, 0).UTC()
+	}
+	if s.secure {
+		c.SameSite = http.SameSiteNoneMode
+	}
+	http.SetCookie(s.w, c)
+}
+
+// cookieSafe drops the bytes net/http would drop from a cookie value (it would also log each
+// time, which a visitor could use to flood the log).
+func cookieSafe(v string) string {
+	ok := true
+	for i := 0; i < len(v) && ok; i++ {
+		ok = validCookieByte(v[i])
+	}
+	if ok {
+		return v
+	}
+	b := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if validCookieByte(v[i]) {
+			b = append(b, v[i])
+		}
+	}
+	return string(b)
+}
+
+func validCookieByte(c byte) bool {
+	return 0x20 <= c && c < 0x7f && c != '"' && c != ';' && c != '\\'
+}
+
+// Redirect is Python's QueueFairDjangoService.redirect: 302 with Location, after every header
+// the adapter set.
+func (s *HTTPService) Redirect(location string) {
+	s.w.Header().Set("Location", headerSafe(location))
+	s.w.WriteHeader(http.StatusFound)
+}
+
+// GetCookie is Python's QueueFairDjangoService.getCookie: the first cookie of that name the
+// browser sent (surrounding quotes removed), or "".
+func (s *HTTPService) GetCookie(name string) string {
+	return cookieValue(s.r.Header, name)
+}
+
+// cookieValue finds a cookie in the request's Cookie headers without parsing them all.
+func cookieValue(h http.Header, name string) string {
+	for _, line := range h["Cookie"] {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || strings.TrimSpace(k) != name {
+				continue
+			}
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v
+		}
+	}
+	return ""
+}
+
+// AddHeader is Python's QueueFairDjangoService.addHeader: set a response header.
+func (s *HTTPService) AddHeader(name, value string) {
+	s.w.Header().Set(name, headerSafe(value))
+}
+
+// headerSafe removes CR, LF and NUL so that no input can start a header of its own.
+func headerSafe(v string) string {
+	if !strings.ContainsAny(v, "\r\n\x00") {
+		return v
+	}
+	return strings.NewReplacer("\r", "", "\n", "", "\x00", "").Replace(v)
+}
+
+// Check is views.py's checkQueueFair for net/http: run the adapter for r and report whether
+// the page may run. On false the adapter has already written a redirect to w: return without
+// writing more. On true, write the page through the same w so that the adapter's cookies reach
+// the visitor. It never panics; any failure lets the page run.
+func (g *Gate) Check(w http.ResponseWriter, r *http.Request) (cont bool) {
+	if g == nil {
+		return true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			g.warn("queuefair: Check panicked; the page runs", "panic", fmt.Sprint(p))
+			cont = true
+		}
+	}()
+	scheme, ip := g.requestOrigin(r)
+	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
+	return g.NewAdapter(svc, requestedURL(scheme, r), r.UserAgent(), ip, "").IsContinue(r.Context())
+}
+
+// Handler is Check as net/http middleware: next runs only when the visitor may see the page.
+func (g *Gate) Handler(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.Check(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// CheckCookie is the hybrid security model branch of views.py's checkQueueFair: accept the
+// visitor only with a valid Passed Cookie for queueName, signed with queueSecret and younger
+// than passedLifetimeMinutes; otherwise redirect to the queue's InvalidCookie page and return
+// false. It downloads no settings and calls no Queue-Fair server.
+func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, queueSecret string, passedLifetimeMinutes int) (cont bool) {
+	if g == nil {
+		return true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			g.warn("queuefair: CheckCookie panicked; the page runs", "panic", fmt.Sprint(p))
+			cont = true
+		}
+	}()
+	scheme, ip := g.requestOrigin(r)
+	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
+	a := g.NewAdapter(svc, requestedURL(scheme, r), r.UserAgent(), ip, "")
+	a.ctx = r.Context()
+	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, svc.GetCookie(CookieNameBase+queueName)) {
+		return true
+	}
+	a.Redirect("https://"+g.cfg.Account+".queue-fair.net/"+queueName+"?qfError=InvalidCookie", 0)
+	return false
+}
+
+// requestOrigin is the scheme and client IP of r: from the connection, or, with
+// TrustForwardedHeaders, from X-Forwarded-Proto and X-Forwarded-For.
+func (g *Gate) requestOrigin(r *http.Request) (scheme, ip string) {
+	scheme = "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	ip = r.RemoteAddr
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		ip = host
+	}
+	if !g.cfg.TrustForwardedHeaders {
+		return scheme, ip
+	}
+	if p := strings.ToLower(strings.TrimSpace(firstField(r.Header.Get("X-Forwarded-Proto")))); p == "https" || p == "http" {
+		scheme = p
+	}
+	var hops []string
+	for _, line := range r.Header.Values("X-Forwarded-For") {
+		for _, f := range strings.Split(line, ",") {
+			if f = strings.TrimSpace(f); f != "" {
+				hops = append(hops, f)
+			}
+		}
+	}
+	if n := len(hops) - g.cfg.ForwardedHops; n >= 0 && n < len(hops) {
+		if parsed := net.ParseIP(hops[n]); parsed != nil {
+			ip = parsed.String()
+		}
+	}
+	return scheme, ip
+}
+
+// firstField is the text before the first comma.
+func firstField(s string) string {
+	f, _, _ := strings.Cut(s, ",")
+	return f
+}
+
+// requestedURL is Django's request.build_absolute_uri(): scheme, host, path and query, as the
+// visitor sent them (the Passed String signature covers the raw query).
+func requestedURL(scheme string, r *http.Request) string {
+	uri := r.RequestURI
+	if !strings.HasPrefix(uri, "/") {
+		uri = r.URL.RequestURI()
+	}
+	return scheme + "://" + r.Host + uri
+}

@@ -1,0 +1,644 @@
+package queuefair
+
+// This file is Python's settings half of QueueFairAdapter: settingsURL, urlToJSON, the shelve
+// store (loadSettings, waitForSettings, writeToShelf, create, getSettingsLoc,
+// getSettingsLockLoc), plus what the reference leaves implicit: turning the downloaded JSON
+// into typed, precomputed queues once per download instead of reading a dict on every request.
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Size caps on what the Queue-Fair servers send. Real settings files are a few kilobytes and
+// adapter answers a few hundred bytes; anything far larger is a fault, not data.
+const (
+	maxSettingsBytes = 4 << 20
+	maxAdapterBytes  = 64 << 10
+	// retryAfterFailure is how soon a failed settings download (or, with lifetime -1, a missing
+	// cache file) is tried again; never more often than the cache lifetime allows.
+	retryAfterFailure = 10 * time.Second
+	// lockPoll is how often a process waiting for another's download looks again.
+	lockPoll = 50 * time.Millisecond
+)
+
+// settings is the parsed queue-fair-settings.json (Python's self.settings dict), compiled.
+type settings struct {
+	queues []*queue
+}
+
+// queue is one entry of settings["queues"]; Python reads these fields from a dict on each use.
+type queue struct {
+	name, displayName string
+	cookieName        string // QueueFair-Pass-{name}
+	secret            string
+	hasSecret         bool
+	sign              *signer // keyed with secret; nil without one
+	lifetimeMinutes   int     // passedLifetimeMinutes, as Python's int() reads it
+	lifetimeOK        bool
+	queueServer       string
+	adapterServer     string
+	adapterMode       string // "" = the configured AdapterMode
+	cookieDomain      string
+	dynamicTarget     string
+	rules             []rule // activation.rules
+	hasRules          bool
+	variants          []variant // activation.variantRules
+}
+
+// component is the part of the request a rule looks at.
+type component uint8
+
+const (
+	compURL component = iota // an unknown component: Python compares the whole URL
+	compDomain
+	compPath
+	compQuery
+	compCookie
+)
+
+// matchKind is a rule's "match".
+type matchKind uint8
+
+const (
+	matchNone matchKind = iota // unknown: never matches
+	matchEqual
+	matchContain
+	matchExist
+)
+
+// rule is one activation rule, with its value lower-cased once for case-insensitive rules.
+type rule struct {
+	op            string // "And", "Or", or anything else (ignored)
+	component     component
+	componentName string // for logs
+	cookie        string // the cookie name of a Cookie rule
+	value         string // lower-cased unless caseSensitive
+	match         matchKind
+	caseSensitive bool
+	negate        bool
+}
+
+// variant is one entry of activation.variantRules.
+type variant struct {
+	name     string
+	rules    []rule
+	hasRules bool
+}
+
+// errMalformed marks settings that cannot be used at all; the last good settings stay.
+var errMalformed = errors.New("malformed settings")
+
+// compileSettings has no single Python counterpart (json.loads plus the dict reads scattered over
+// the adapter): it checks and compiles a settings document. Structure that Python would trip
+// over on every request (not an object, no queues array, a queue without a name) makes the
+// whole document malformed; a field of the wrong type inside a queue or rule is read the way
+// Python's truthiness and int() read it, or as absent.
+func compileSettings(data []byte) (*settings, error) {
+	d := json.NewDecoder(bytes.NewReader(data))
+	d.UseNumber()
+	var doc any
+	if err := d.Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%w: %v", errMalformed, err)
+	}
+	if d.More() {
+		return nil, fmt.Errorf("%w: data after the JSON value", errMalformed)
+	}
+	top, ok := doc.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a JSON object", errMalformed)
+	}
+	list, ok := top["queues"].([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: no queues array", errMalformed)
+	}
+	s := &settings{queues: make([]*queue, 0, len(list))}
+	for i, item := range list {
+		q, err := parseQueue(item)
+		if err != nil {
+			return nil, fmt.Errorf("%w: queue %d: %v", errMalformed, i, err)
+		}
+		s.queues = append(s.queues, q)
+	}
+	return s, nil
+}
+
+func parseQueue(item any) (*queue, error) {
+	m, ok := item.(map[string]any)
+	if !ok {
+		return nil, errors.New("not an object")
+	}
+	name, ok := m["name"].(string)
+	if !ok || name == "" {
+		return nil, errors.New("no name")
+	}
+	q := &queue{name: name, cookieName: "QueueFair-Pass-" + name, dynamicTarget: "disabled"}
+	q.displayName, _ = m["displayName"].(string)
+	if q.secret, q.hasSecret = m["secret"].(string); q.hasSecret {
+		q.sign = newSigner(q.secret)
+	}
+	q.lifetimeMinutes, q.lifetimeOK = pythonInt(m["passedLifetimeMinutes"])
+	q.queueServer, _ = m["queueServer"].(string)
+	q.adapterServer, _ = m["adapterServer"].(string)
+	q.adapterMode, _ = m["adapterMode"].(string)
+	q.cookieDomain, _ = m["cookieDomain"].(string)
+	if dt, ok := m["dynamicTarget"].(string); ok {
+		q.dynamicTarget = dt
+	}
+	act, _ := m["activation"].(map[string]any) // absent or null: no activation, no match
+	if act == nil {
+		return q, nil
+	}
+	var err error
+	if q.rules, q.hasRules, err = parseRules(act["rules"]); err != nil {
+		return nil, err
+	}
+	switch vr := act["variantRules"].(type) {
+	case nil:
+	case []any:
+		for _, v := range vr {
+			vm, ok := v.(map[string]any)
+			if !ok {
+				return nil, errors.New("a variant rule is not an object")
+			}
+			var vt variant
+			vt.name, _ = vm["variant"].(string)
+			if vt.rules, vt.hasRules, err = parseRules(vm["rules"]); err != nil {
+				return nil, err
+			}
+			q.variants = append(q.variants, vt)
+		}
+	default:
+		return nil, errors.New("variantRules is not an array")
+	}
+	return q, nil
+}
+
+// parseRules reads an array of rules; absent or null is "no rules" (Python's isMatchArray(None)).
+func parseRules(v any) ([]rule, bool, error) {
+	if v == nil {
+		return nil, false, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, false, errors.New("rules is not an array")
+	}
+	rules := make([]rule, 0, len(list))
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			return nil, false, errors.New("a rule is not an object")
+		}
+		var r rule
+		r.op, _ = m["operator"].(string)
+		r.componentName, _ = m["component"].(string)
+		switch r.componentName {
+		case "Domain":
+			r.component = compDomain
+		case "Path":
+			r.component = compPath
+		case "Query":
+			r.component = compQuery
+		case "Cookie":
+			r.component = compCookie
+		}
+		r.cookie, _ = m["name"].(string)
+		switch val := m["value"].(type) {
+		case string:
+			r.value = val
+		case nil:
+		default:
+			return nil, false, errors.New("a rule value is not a string")
+		}
+		switch m["match"] {
+		case "Equal":
+			r.match = matchEqual
+		case "Contain":
+			r.match = matchContain
+		case "Exist":
+			r.match = matchExist
+		}
+		r.caseSensitive = truthy(m["caseSensitive"])
+		r.negate = truthy(m["negate"])
+		if !r.caseSensitive {
+			r.value = strings.ToLower(r.value)
+		}
+		rules = append(rules, r)
+	}
+	return rules, true, nil
+}
+
+// truthy is Python's bool() of a JSON value.
+func truthy(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return false
+	case bool:
+		return x
+	case string:
+		return x != ""
+	case json.Number:
+		f, err := x.Float64()
+		return err != nil || f != 0
+	case []any:
+		return len(x) > 0
+	case map[string]any:
+		return len(x) > 0
+	}
+	return true
+}
+
+// pythonInt is Python's int() of a JSON value as the adapter uses it on passedLifetimeMinutes
+// and cookieSeconds: numbers truncate, numeric strings parse, booleans are 0 or 1.
+func pythonInt(v any) (int, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
+			return clampInt(n)
+		}
+		f, err := x.Float64()
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
+			return 0, false
+		}
+		return clampInt(int64(f))
+	case string:
+		n, ok := parseInt(x)
+		if !ok {
+			return 0, false
+		}
+		return clampInt(n)
+	case bool:
+		if x {
+			return 1, true
+		}
+		return 0, true
+	}
+	return 0, false
+}
+
+// clampInt refuses values whose use as seconds or minutes would overflow.
+func clampInt(n int64) (int, bool) {
+	if n > math.MaxInt32 || n < math.MinInt32 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// settingsStore holds the settings in memory for every request of the process and keeps the
+// file cache. Requests read the current settings with one atomic load; at most one download
+// runs at a time in the process, and a lock file keeps processes sharing the cache folder from
+// downloading together. It is safe for concurrent use.
+type settingsStore struct {
+	g    *Gate
+	cur  atomic.Pointer[loaded]
+	file string // the cache file
+	lock string // the lock file
+
+	mu       sync.Mutex // guards flight and retryAt
+	flight   *flight
+	retryAt  time.Time
+	inFlight sync.WaitGroup // refreshes under way, for tests
+}
+
+// loaded is one set of settings and the time they were downloaded.
+type loaded struct {
+	s       *settings
+	fetched time.Time
+}
+
+// flight is one refresh under way; done closes when it ends.
+type flight struct{ done chan struct{} }
+
+// diskFile is the JSON written to the cache file.
+type diskFile struct {
+	Fetched  time.Time       `json:"fetched"`
+	Settings json.RawMessage `json:"settings"`
+}
+
+func newSettingsStore(g *Gate) *settingsStore {
+	base := "queue-fair-settings-" + safeFileName(g.cfg.Account)
+	dir := g.cfg.SettingsFileCacheLocation
+	return &settingsStore{g: g, file: filepath.Join(dir, base+".json"), lock: filepath.Join(dir, base+".lock")}
+}
+
+// safeFileName keeps an account name usable as part of a file name.
+func safeFileName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// lifetime is SETTINGS_FILE_CACHE_LIFETIME_MINUTES as a duration.
+func (st *settingsStore) lifetime() time.Duration {
+	return time.Duration(st.g.cfg.SettingsFileCacheLifetimeMinutes) * time.Minute
+}
+
+// fresh reports whether settings fetched at t may still be used without a refresh: Python's
+// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`.
+func (st *settingsStore) fresh(t, now time.Time) bool {
+	return st.g.cfg.SettingsFileCacheLifetimeMinutes < 0 || now.Sub(t) < st.lifetime()
+}
+
+// get is Python's loadSettings: the settings to use for this request, or nil when none can be
+// had (the page runs). Fresh settings come from memory without a lock. Stale settings are
+// returned at once while one refresh runs in the background. With no settings in memory, or
+// with lifetime 0, the request waits for the refresh, at most until ctx ends.
+func (st *settingsStore) get(ctx context.Context) *settings {
+	now := st.g.now()
+	l := st.cur.Load()
+	if l != nil && st.fresh(l.fetched, now) {
+		return l.s
+	}
+	f := st.startRefresh(now)
+	if l != nil && st.g.cfg.SettingsFileCacheLifetimeMinutes > 0 {
+		return l.s // stale, but nobody waits for the refresh
+	}
+	if f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+	}
+	if l = st.cur.Load(); l != nil {
+		return l.s
+	}
+	return nil
+}
+
+// startRefresh starts a refresh unless one is running (it returns that one) or a recent
+// failure says to wait (it returns nil).
+func (st *settingsStore) startRefresh(now time.Time) *flight {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.flight != nil {
+		return st.flight
+	}
+	if now.Before(st.retryAt) {
+		return nil
+	}
+	f := &flight{done: make(chan struct{})}
+	st.flight = f
+	st.inFlight.Add(1)
+	go st.refresh(f)
+	return f
+}
+
+// refresh is Python's writeToShelf and waitForSettings: settings from the cache file when
+// another process has refreshed it, else a download under the lock file, saved for the others.
+// It is detached from any one request: a visitor who leaves does not cancel it for the rest;
+// ReadTimeout bounds it.
+func (st *settingsStore) refresh(f *flight) {
+	defer st.inFlight.Done()
+	ok := false
+	defer func() {
+		if p := recover(); p != nil {
+			st.g.log.Warn("queuefair: settings refresh panicked; the last good settings stay", "panic", fmt.Sprint(p))
+		}
+		st.mu.Lock()
+		if !ok {
+			wait := retryAfterFailure
+			if lt := st.lifetime(); lt >= 0 && lt < wait {
+				wait = lt
+			}
+			st.retryAt = st.g.now().Add(wait)
+		}
+		st.flight = nil
+		st.mu.Unlock()
+		close(f.done)
+	}()
+	ok = st.refreshOnce()
+}
+
+// refreshOnce does the work of refresh and reports whether usable settings are now in memory
+// and fresh.
+func (st *settingsStore) refreshOnce() bool {
+	g := st.g
+	if st.adoptFile() {
+		return true
+	}
+	if g.cfg.SettingsFileCacheLifetimeMinutes < 0 {
+		g.log.Warn("queuefair: SettingsFileCacheLifetimeMinutes is -1 and no usable settings file is cached; pages run unqueued", "file", st.file)
+		return false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadTimeout)
+	defer cancel()
+	release, waited := st.acquireLock(ctx)
+	defer release()
+	if waited && st.adoptFile() { // another process downloaded while we waited
+		return true
+	}
+	body, err := g.urlToJSON(ctx, g.settingsURL, maxSettingsBytes)
+	var s *settings
+	if err == nil {
+		s, err = compileSettings(body)
+	}
+	if err != nil {
+		g.log.Warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
+		if st.cur.Load() == nil {
+			st.adoptAnyFile() // stale, but better than none
+		}
+		return false
+	}
+	now := g.now()
+	st.cur.Store(&loaded{s: s, fetched: now})
+	if g.cfg.Debug {
+		g.log.Debug("queuefair: downloaded settings", "queues", len(s.queues))
+	}
+	if err := st.writeFile(body, now); err != nil {
+		g.log.Warn("queuefair: could not write the settings cache file; settings stay in memory", "error", err)
+	}
+	return true
+}
+
+// redactedURL is the settings URL without the account secret, for logs.
+func (st *settingsStore) redactedURL() string {
+	return strings.Replace(st.g.settingsURL, "/"+st.g.cfg.AccountSecret+"/", "/<secret>/", 1)
+}
+
+// adoptFile loads the cache file into memory if it is fresh and newer than memory.
+func (st *settingsStore) adoptFile() bool {
+	s, fetched, err := st.readFile()
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			st.g.log.Warn("queuefair: ignoring the settings cache file", "file", st.file, "error", err)
+		}
+		return false
+	}
+	if !st.fresh(fetched, st.g.now()) {
+		return false
+	}
+	if l := st.cur.Load(); l != nil && !fetched.After(l.fetched) {
+		return false
+	}
+	st.cur.Store(&loaded{s: s, fetched: fetched})
+	return true
+}
+
+// adoptAnyFile loads the cache file, however old, when memory has nothing.
+func (st *settingsStore) adoptAnyFile() {
+	if s, fetched, err := st.readFile(); err == nil {
+		st.cur.CompareAndSwap(nil, &loaded{s: s, fetched: fetched})
+	}
+}
+
+// readFile is Python's shelve.open(getSettingsLoc(), 'r') and its reads: the cached settings
+// and their download time. A corrupt file is an error (and is replaced at the next download).
+func (st *settingsStore) readFile() (*settings, time.Time, error) {
+	f, err := os.Open(st.file)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxSettingsBytes+1024))
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	var df diskFile
+	if err := json.Unmarshal(data, &df); err != nil {
+		return nil, time.Time{}, fmt.Errorf("corrupt cache file: %v", err)
+	}
+	if df.Fetched.IsZero() || len(df.Settings) == 0 {
+		return nil, time.Time{}, errors.New("corrupt cache file: no time or no settings")
+	}
+	s, err := compileSettings(df.Settings)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	return s, df.Fetched, nil
+}
+
+// writeFile is the write half of Python's writeToShelf, made atomic: a temporary file in the
+// same folder, mode 0600 (it holds queue secrets), synced, then renamed over the cache file,
+// so a reader sees the old file or the new one, never part of one.
+func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
+	data, err := json.Marshal(diskFile{Fetched: fetched, Settings: json.RawMessage(body)})
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(st.file), filepath.Base(st.file)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	if err = tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(data); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(name, st.file)
+	}
+	if err != nil {
+		os.Remove(name)
+	}
+	return err
+}
+
+// acquireLock is Python's create(getSettingsLockLoc()) and waitForSettings: it takes the lock
+// file, waiting up to ReadTimeout for another process that holds it, and taking over a lock
+// older than twice ReadTimeout (its owner died). It never fails: without the lock (unwritable
+// folder) the download goes ahead alone. waited reports that another process held the lock.
+func (st *settingsStore) acquireLock(ctx context.Context) (release func(), waited bool) {
+	g := st.g
+	polls := int(g.cfg.ReadTimeout / lockPoll)
+	for i := 0; ; i++ {
+		f, err := os.OpenFile(st.lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			fmt.Fprintf(f, "%d %d\n", os.Getpid(), g.now().UnixNano())
+			f.Close()
+			return func() { os.Remove(st.lock) }, waited
+		}
+		if !errors.Is(err, os.ErrExist) {
+			g.log.Warn("queuefair: cannot create the settings lock file; downloading without it", "error", err)
+			return func() {}, waited
+		}
+		if i >= polls || st.lockIsStale() {
+			if g.cfg.Debug {
+				g.log.Debug("queuefair: removing a stale settings lock", "file", st.lock)
+			}
+			os.Remove(st.lock)
+			continue
+		}
+		waited = true
+		g.sleep(ctx, lockPoll)
+		if ctx.Err() != nil {
+			return func() {}, waited
+		}
+		if _, err := os.Stat(st.lock); errors.Is(err, os.ErrNotExist) && st.adoptFile() {
+			return func() {}, waited
+		}
+	}
+}
+
+// lockIsStale reports whether the lock file is older than twice ReadTimeout: its owner would
+// have finished by then, so it died.
+func (st *settingsStore) lockIsStale() bool {
+	data, err := os.ReadFile(st.lock)
+	if err != nil {
+		return false
+	}
+	var pid, nanos int64
+	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &nanos); err == nil {
+		return st.g.now().Sub(time.Unix(0, nanos)) > 2*st.g.cfg.ReadTimeout
+	}
+	fi, err := os.Stat(st.lock) // half-written by a process that died: judge by its age
+	return err == nil && time.Since(fi.ModTime()) > 2*st.g.cfg.ReadTimeout
+}
+
+// errStatus is a non-2xx answer from a Queue-Fair server.
+type errStatus int
+
+func (e errStatus) Error() string { return "HTTP status " + strconv.Itoa(int(e)) }
+
+// urlToJSON is Python's QueueFairAdapter.urlToJSON, minus the JSON decoding: the body of a GET
+// of rawURL, bounded by ctx, refused unless the status is 2xx and the body at most limit bytes.
+func (g *Gate) urlToJSON(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.ReadTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := g.client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its message repeats the URL, and the settings URL holds the account secret
+		}
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return nil, errStatus(resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("answer larger than %d bytes", limit)
+	}
+	return body, nil
+}

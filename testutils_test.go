@@ -1,0 +1,263 @@
+package queuefair
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// call is one recorded Service call, shaped like the conformance vectors' "calls" entries.
+type call struct {
+	Op              string `json:"op"`
+	Name            string `json:"name,omitempty"`
+	Value           string `json:"value,omitempty"`
+	LifetimeSeconds int    `json:"lifetimeSeconds,omitempty"`
+	Domain          string `json:"domain,omitempty"`
+	Location        string `json:"location,omitempty"`
+}
+
+func (c call) String() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// recorder is a Service that serves request cookies from a map and records every call.
+type recorder struct {
+	cookies map[string]string
+	calls   []call
+}
+
+func newRecorder(cookies map[string]string) *recorder {
+	if cookies == nil {
+		cookies = map[string]string{}
+	}
+	return &recorder{cookies: cookies}
+}
+
+func (r *recorder) SetCookie(name, value string, lifetimeSeconds int, domain string) {
+	r.calls = append(r.calls, call{Op: "setCookie", Name: name, Value: value, LifetimeSeconds: lifetimeSeconds, Domain: domain})
+}
+func (r *recorder) Redirect(location string) {
+	r.calls = append(r.calls, call{Op: "redirect", Location: location})
+}
+func (r *recorder) GetCookie(name string) string { return r.cookies[name] }
+func (r *recorder) AddHeader(name, value string) {
+	r.calls = append(r.calls, call{Op: "addHeader", Name: name, Value: value})
+}
+
+// noopService is a Service that does nothing, for benchmarks and fuzzing.
+type noopService struct{ cookies map[string]string }
+
+func (noopService) SetCookie(string, string, int, string) {}
+func (noopService) Redirect(string)                        {}
+func (s noopService) GetCookie(name string) string         { return s.cookies[name] }
+func (noopService) AddHeader(string, string)               {}
+
+// stubTransport is an http.RoundTripper that answers from a table of URL -> handler and fails
+// every other request; it records the URLs asked for, in order. It is safe for concurrent use.
+type stubTransport struct {
+	mu      sync.Mutex
+	routes  map[string]func(*http.Request) (*http.Response, error)
+	fetched []string
+}
+
+func newStubTransport() *stubTransport {
+	return &stubTransport{routes: map[string]func(*http.Request) (*http.Response, error){}}
+}
+
+// json serves body (a JSON text) with status 200 at rawURL.
+func (s *stubTransport) json(rawURL string, body string) {
+	s.handle(rawURL, func(*http.Request) (*http.Response, error) { return jsonResponse(200, body), nil })
+}
+
+func (s *stubTransport) handle(rawURL string, h func(*http.Request) (*http.Response, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.routes[rawURL] = h
+}
+
+func (s *stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	u := req.URL.String()
+	s.mu.Lock()
+	s.fetched = append(s.fetched, u)
+	h := s.routes[u]
+	s.mu.Unlock()
+	if h == nil {
+		return nil, errors.New("stub transport: connection refused")
+	}
+	return h(req)
+}
+
+func (s *stubTransport) urls() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.fetched...)
+}
+
+func jsonResponse(status int, body string) *http.Response {
+	return &http.Response{
+		StatusCode: status,
+		Header:     http.Header{"Content-Type": {"application/json"}},
+		Body:       io.NopCloser(strings.NewReader(body)),
+	}
+}
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock(unix int64) *clock { return &clock{now: time.Unix(unix, 0)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// sleeps records each pause instead of waiting.
+type sleeps struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+func (s *sleeps) Sleep(_ context.Context, d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.d = append(s.d, d)
+}
+
+func (s *sleeps) seconds() []float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []float64{}
+	for _, d := range s.d {
+		out = append(out, d.Seconds())
+	}
+	return out
+}
+
+// logBuffer is a logger whose output the test can read; it logs at debug level so that every
+// debug line is built and written.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func discardLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// rig is a Gate wired to test doubles.
+type rig struct {
+	gate   *Gate
+	stub   *stubTransport
+	clock  *clock
+	sleeps *sleeps
+	logs   *logBuffer
+	dir    string
+}
+
+const (
+	testAccount  = "shopco"
+	testSecret   = "a1b2c3d4-acct-secret"
+	testSettings = "https://files.queue-fair.net/shopco/a1b2c3d4-acct-secret/queue-fair-settings.json"
+	testUA       = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+	testIP       = "203.0.113.7"
+	testNow      = 1764000000
+)
+
+// newRig builds a Gate on a stub transport, a fixed clock at testNow, recorded sleeps, a
+// debug logger and a fresh cache folder; edit changes the Config first.
+func newRig(t testing.TB, edit func(*Config)) *rig {
+	t.Helper()
+	r := &rig{stub: newStubTransport(), clock: newClock(testNow), sleeps: &sleeps{}, logs: &logBuffer{}, dir: t.TempDir()}
+	cfg := NewConfig(testAccount, testSecret)
+	cfg.HTTPClient = &http.Client{Transport: r.stub}
+	cfg.Now = r.clock.Now
+	cfg.Sleep = r.sleeps.Sleep
+	cfg.Logger = r.logs.logger()
+	cfg.SettingsFileCacheLocation = r.dir
+	if edit != nil {
+		edit(&cfg)
+	}
+	g, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	r.gate = g
+	t.Cleanup(g.store.inFlight.Wait)
+	return r
+}
+
+// run runs one request through a fresh Adapter and returns its decision and calls.
+func (r *rig) run(url string, cookies map[string]string) (bool, []call) {
+	rec := newRecorder(cookies)
+	ok := r.gate.NewAdapter(rec, url, testUA, testIP, "").IsContinue(context.Background())
+	return ok, rec.calls
+}
+
+// queueJSON is one queue of a settings document, with the vectors' usual defaults.
+func queueJSON(name string, rules string, extra string) string {
+	if rules == "" {
+		rules = `[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]`
+	}
+	return fmt.Sprintf(`{"name":%q,"displayName":%q,"secret":"sec-%s","passedLifetimeMinutes":20,
+		"queueServer":"shopco.queue-fair.net","adapterServer":"adapter.queue-fair.net","dynamicTarget":"disabled",
+		"activation":{"rules":%s}%s}`, name, name, name, rules, extra)
+}
+
+// settingsJSON wraps queues into a settings document.
+func settingsJSON(queues ...string) string {
+	return `{"queues":[` + strings.Join(queues, ",") + `]}`
+}
+
+// passToken builds a signed pass (Passed String or Passed Cookie body) for queue q at ts.
+func passToken(secret, ua, q string, ts int64) string {
+	body := fmt.Sprintf("qfqid=8f14e45f-ceea-467a-9575-4f0c1e2d3b6a&qfts=%d&qfa=shopco&qfq=%s&qfpt=SafeGuard&", ts, q)
+	return body + "qfh=" + hashHex(secret, processIdentifier(ua)+body)
+}
+
+// adapterURL is the adapter-server URL the adapter asks for queue q with the test IP and UA.
+func adapterURL(q string) string {
+	return "https://adapter.queue-fair.net/adapter/" + q + "?ipaddress=" + urlencode(testIP) + "&identifier=" + urlencode(testUA)
+}
+
+func mustEqual[T comparable](t testing.TB, what string, got, want T) {
+	t.Helper()
+	if got != want {
+		t.Errorf("%s = %v, want %v", what, got, want)
+	}
+}
