@@ -147,10 +147,44 @@ func unquote(s string, plus bool) string {
 	var out strings.Builder
 	for len(b) > 0 {
 		r, n := utf8.DecodeRune(b)
-		out.WriteRune(r) // RuneError for each undecodable byte
+		if r == utf8.RuneError && n == 1 {
+			n = invalidPrefixLen(b)
+		}
+		out.WriteRune(r)
 		b = b[n:]
 	}
 	return out.String()
+}
+
+// invalidPrefixLen is how many bytes at the start of b one U+FFFD replaces when b does not
+// start with valid UTF-8: the lead byte plus the continuation bytes that could still have
+// completed it (Unicode's "maximal subpart", which Python's decoder follows).
+func invalidPrefixLen(b []byte) int {
+	want, lo, hi := 0, byte(0x80), byte(0xBF)
+	switch c := b[0]; {
+	case c >= 0xC2 && c <= 0xDF:
+		want = 2
+	case c == 0xE0:
+		want, lo = 3, 0xA0
+	case c == 0xED:
+		want, hi = 3, 0x9F
+	case c >= 0xE1 && c <= 0xEF:
+		want = 3
+	case c == 0xF0:
+		want, lo = 4, 0x90
+	case c == 0xF4:
+		want, hi = 4, 0x8F
+	case c >= 0xF1 && c <= 0xF3:
+		want = 4
+	default:
+		return 1
+	}
+	n := 1
+	for n < want && n < len(b) && b[n] >= lo && b[n] <= hi {
+		n++
+		lo, hi = 0x80, 0xBF
+	}
+	return n
 }
 
 // urldecode is Python's QueueFairAdapter.urldecode (urllib.parse.unquote): percent-decoding

@@ -58,9 +58,9 @@ func (r *recorder) AddHeader(name, value string) {
 type noopService struct{ cookies map[string]string }
 
 func (noopService) SetCookie(string, string, int, string) {}
-func (noopService) Redirect(string)                        {}
-func (s noopService) GetCookie(name string) string         { return s.cookies[name] }
-func (noopService) AddHeader(string, string)               {}
+func (noopService) Redirect(string)                       {}
+func (s noopService) GetCookie(name string) string        { return s.cookies[name] }
+func (noopService) AddHeader(string, string)              {}
 
 // stubTransport is an http.RoundTripper that answers from a table of URL -> handler and fails
 // every other request; it records the URLs asked for, in order. It is safe for concurrent use.

@@ -1,0 +1,181 @@
+package queuefair
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// oracle is testdata/python-oracle.json: inputs of ours run through the Python reference and
+// urllib, and what they returned.
+type oracle struct {
+	Components []struct {
+		URL, Domain, Path, Query string
+	} `json:"components"`
+	ParseQS []struct {
+		S   string  `json:"s"`
+		QFH *string `json:"qfh"`
+		QSp *string `json:"q fh"`
+	} `json:"parse_qs"`
+	Unquote []struct {
+		S       string `json:"s"`
+		Unquote string `json:"unquote"`
+	} `json:"unquote"`
+	Identifier []struct {
+		UA string `json:"ua"`
+		ID string `json:"id"`
+	} `json:"identifier"`
+}
+
+func loadOracle(t *testing.T) oracle {
+	t.Helper()
+	data, err := os.ReadFile("testdata/python-oracle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o oracle
+	if err := json.Unmarshal(data, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+func TestHashHexKnownValue(t *testing.T) {
+	// From the conformance scenario cookie-valid-domain: a Passed Cookie the reference accepted.
+	body := "qfqid=8f14e45f-ceea-467a-9575-4f0c1e2d3b6a&qfts=1763999940&qfa=shopco&qfq=main-queue&qfpt=SafeGuard&"
+	got := hashHex("qsecret-123", testUA+body)
+	mustEqual(t, "hash", got, "886404e5e13763c43060cda1ece1e07b5e15d5b3903b93264b59dc2f050a4b2d")
+}
+
+func TestSignerMatches(t *testing.T) {
+	s := newSigner("sec")
+	good := hashHex("sec", "ua"+"msg")
+	tests := []struct {
+		name               string
+		prefix, msg, given string
+		want               bool
+	}{
+		{"valid", "ua", "msg", good, true},
+		{"split elsewhere", "u", "amsg", good, true}, // prefix and message are one text
+		{"upper-case hex", "ua", "msg", strings.ToUpper(good), false},
+		{"other message", "ua", "msG", good, false},
+		{"truncated", "ua", "msg", good[:63], false},
+		{"empty", "ua", "msg", "", false},
+		{"other key", "ua", "msg", hashHex("sec2", "uamsg"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mustEqual(t, "matches", s.matches(tt.prefix, tt.msg, tt.given), tt.want)
+		})
+	}
+}
+
+func TestSignerConcurrent(t *testing.T) {
+	s := newSigner("sec")
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			msg := strings.Repeat("x", i*100)
+			want := hashHex("sec", "ua"+msg)
+			for j := 0; j < 200; j++ {
+				if !s.matches("ua", msg, want) {
+					t.Error("concurrent check failed")
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+func TestSignerHugeMessageDropsBuffer(t *testing.T) {
+	s := newSigner("k")
+	big := strings.Repeat("a", 100<<10)
+	if !s.matches("", big, hashHex("k", big)) {
+		t.Fatal("big message")
+	}
+	m := s.pool.Get().(*macState)
+	if cap(m.buf) > 64<<10 {
+		t.Errorf("pooled buffer kept %d bytes", cap(m.buf))
+	}
+}
+
+func TestConstantTimeEqual(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{{"abc", "abc", true}, {"abc", "abd", false}, {"abc", "ab", false}, {"", "", true}} {
+		mustEqual(t, tt.a+"=="+tt.b, constantTimeEqual([]byte(tt.a), tt.b), tt.want)
+	}
+}
+
+func TestProcessIdentifierMatchesPython(t *testing.T) {
+	for _, tt := range loadOracle(t).Identifier {
+		mustEqual(t, "processIdentifier("+tt.UA+")", processIdentifier(tt.UA), tt.ID)
+	}
+}
+
+func TestQueryValueMatchesPythonParseQS(t *testing.T) {
+	for _, tt := range loadOracle(t).ParseQS {
+		for key, want := range map[string]*string{"qfh": tt.QFH, "q fh": tt.QSp} {
+			got, ok := queryValue(tt.S, key)
+			if want == nil {
+				if ok {
+					t.Errorf("queryValue(%q, %q) = %q, want none", tt.S, key, got)
+				}
+				continue
+			}
+			if !ok || got != *want {
+				t.Errorf("queryValue(%q, %q) = %q, %v; want %q", tt.S, key, got, ok, *want)
+			}
+		}
+	}
+}
+
+func TestUnquoteMatchesPython(t *testing.T) {
+	for _, tt := range loadOracle(t).Unquote {
+		mustEqual(t, "unquote("+tt.S+")", urldecode(tt.S), tt.Unquote)
+	}
+	mustEqual(t, "unquote_plus", unquote("a+b%2B", true), "a b+")
+}
+
+func TestURLEncodeIsQuotePlus(t *testing.T) {
+	mustEqual(t, "quote_plus", urlencode("a b/c?d=e&f~g_h.i-j:ü"), "a+b%2Fc%3Fd%3De%26f~g_h.i-j%3A%C3%BC")
+}
+
+func TestParseNumbers(t *testing.T) {
+	digits := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1764000000", 1764000000, true}, {"0", 0, true}, {"", 0, false}, {"-1", 0, false},
+		{"+1", 0, false}, {" 1", 0, false}, {"1e3", 0, false}, {"١٢", 0, false},
+		{"123456789012345678", 123456789012345678, true}, {"1234567890123456789", 0, false},
+	}
+	for _, tt := range digits {
+		n, ok := parseDigits(tt.in)
+		if n != tt.want || ok != tt.ok {
+			t.Errorf("parseDigits(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.want, tt.ok)
+		}
+	}
+	ints := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"20", 20, true}, {" 20\n", 20, true}, {"-5", -5, true}, {"+7", 7, true}, {"1_000", 1000, true},
+		{"_1", 0, false}, {"1__0", 0, false}, {"1_", 0, false}, {"20.5", 0, false}, {"", 0, false},
+		{"-", 0, false}, {"0x10", 0, false},
+	}
+	for _, tt := range ints {
+		n, ok := parseInt(tt.in)
+		if n != tt.want || ok != tt.ok {
+			t.Errorf("parseInt(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.want, tt.ok)
+		}
+	}
+}

@@ -1,0 +1,739 @@
+package queuefair
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+const checkoutURL = "https://shop.example.com/checkout/cart"
+
+var cacheControl = call{Op: "addHeader", Name: "Cache-Control", Value: "no-store, max-age=0"}
+
+func TestComponentsMatchPython(t *testing.T) {
+	for _, tt := range loadOracle(t).Components {
+		mustEqual(t, "Domain of "+tt.URL, domainOf(tt.URL), tt.Domain)
+		mustEqual(t, "Path of "+tt.URL, pathOf(tt.URL), tt.Path)
+		mustEqual(t, "Query of "+tt.URL, queryOf(tt.URL), tt.Query)
+	}
+}
+
+func TestIsRuleMatch(t *testing.T) {
+	cookies := map[string]string{"tier": "Gold", "empty": ""}
+	u := "https://Shop.Example.com/Checkout/Cart?Item=7"
+	tests := []struct {
+		name string
+		r    rule
+		want bool
+	}{
+		{"path contain ci", rule{component: compPath, value: "/checkout", match: matchContain}, true},
+		{"path contain cs", rule{component: compPath, value: "/checkout", match: matchContain, caseSensitive: true}, false},
+		{"path equal ci", rule{component: compPath, value: "/checkout/cart", match: matchEqual}, true},
+		{"domain equal ci", rule{component: compDomain, value: "shop.example.com", match: matchEqual}, true},
+		{"domain equal cs", rule{component: compDomain, value: "shop.example.com", match: matchEqual, caseSensitive: true}, false},
+		{"query exist", rule{component: compQuery, match: matchExist}, true},
+		{"query contain", rule{component: compQuery, value: "item=7", match: matchContain}, true},
+		{"cookie equal ci", rule{component: compCookie, cookie: "tier", value: "gold", match: matchEqual}, true},
+		{"cookie equal cs", rule{component: compCookie, cookie: "tier", value: "gold", match: matchEqual, caseSensitive: true}, false},
+		{"cookie absent exist", rule{component: compCookie, cookie: "nope", match: matchExist}, false},
+		{"cookie absent negated", rule{component: compCookie, cookie: "nope", match: matchExist, negate: true}, true},
+		{"contain empty value on empty component", rule{component: compCookie, cookie: "empty", value: "", match: matchContain}, false},
+		{"contain empty value", rule{component: compCookie, cookie: "tier", value: "", match: matchContain}, true},
+		{"equal empty on empty", rule{component: compCookie, cookie: "empty", value: "", match: matchEqual}, true},
+		{"unknown match", rule{component: compPath, value: "/", match: matchNone}, false},
+		{"unknown match negated", rule{component: compPath, value: "/", match: matchNone, negate: true}, true},
+		{"unknown component is the URL", rule{component: compURL, value: "https://shop", match: matchContain}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := (&Gate{}).NewAdapter(newRecorder(cookies), u, testUA, testIP, "")
+			mustEqual(t, "isRuleMatch", a.isRuleMatch(&tt.r), tt.want)
+		})
+	}
+}
+
+func TestCaseInsensitiveNonASCII(t *testing.T) {
+	for _, tt := range []struct {
+		comp, value string
+		equal       bool
+		index       int
+	}{
+		{"ÜBER", "über", true, 0},
+		{"/A/ÜBER", "über", false, 3},
+		{"/a/b", "ü", false, -1},
+		{"ABC", "bc", false, 1},
+		{"abc", "", false, 0},
+	} {
+		mustEqual(t, "equal "+tt.comp, equalRule(tt.comp, tt.value, false), tt.equal)
+		mustEqual(t, "index "+tt.comp, indexRule(tt.comp, tt.value, false), tt.index)
+	}
+}
+
+func TestIsMatchArray(t *testing.T) {
+	T := rule{component: compPath, match: matchExist}               // always true
+	F := rule{component: compPath, match: matchExist, negate: true} // always false
+	with := func(r rule, op string) rule { r.op = op; return r }
+	tests := []struct {
+		name  string
+		rules []rule
+		has   bool
+		want  bool
+	}{
+		{"no rules key", nil, false, false},
+		{"empty rules", []rule{}, true, false},
+		{"single true", []rule{T}, true, true},
+		{"single false", []rule{F}, true, false},
+		{"first operator ignored", []rule{with(F, "Or")}, true, false},
+		{"T and F", []rule{T, with(F, "And")}, true, false},
+		{"T and T", []rule{T, with(T, "And")}, true, true},
+		{"F or T", []rule{F, with(T, "Or")}, true, true},
+		{"F and T or T", []rule{F, with(T, "And"), with(T, "Or")}, true, false}, // And with false state returns at once
+		{"T or F and F", []rule{T, with(F, "Or"), with(F, "And")}, true, true},  // Or with true state returns at once
+		{"null operator is ignored", []rule{T, with(F, "")}, true, true},
+		{"unknown operator is ignored", []rule{F, with(T, "XOR")}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := (&Gate{}).NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
+			mustEqual(t, "isMatchArray", a.isMatchArray(tt.rules, tt.has), tt.want)
+		})
+	}
+}
+
+func TestSetUIDFromCookie(t *testing.T) {
+	tests := []struct {
+		cookie  string
+		uid     string
+		hasUID  bool
+		adapter string // the uid part of the adapter URL
+	}{
+		{"", "", false, ""},
+		{"u:abc", "abc", true, "&uid=abc"},
+		{"u=abc", "abc", true, "&uid=abc"},
+		{"u:a=b", "a=b", true, "&uid=a%3Db"}, // '=' is found first: uid "b"? no: first '=' wins
+		{"nosep", "", false, ""},
+		{"u:", "", true, "&uid="},
+		{"u=x&ipaddress=1.2.3.4", "x&ipaddress=1.2.3.4", true, "&uid=x%26ipaddress%3D1.2.3.4"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cookie, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+			rec := newRecorder(map[string]string{"QueueFair-Store-shopco": tt.cookie})
+			a := r.gate.NewAdapter(rec, checkoutURL, testUA, testIP, "")
+			a.IsContinue(context.Background())
+			if tt.cookie == "u:a=b" {
+				tt.uid, tt.adapter = "b", "&uid=b"
+			}
+			mustEqual(t, "uid", a.uid, tt.uid)
+			mustEqual(t, "hasUID", a.hasUID, tt.hasUID)
+			want := "https://adapter.queue-fair.net/adapter/q?ipaddress=203.0.113.7" + tt.adapter + "&identifier=" + urlencode(testUA)
+			if got := r.stub.urls(); len(got) != 2 || got[1] != want {
+				t.Errorf("fetches %q, want adapter URL %q", got, want)
+			}
+		})
+	}
+}
+
+func TestValidateQuery(t *testing.T) {
+	const sec = "sec-q"
+	valid := passToken(sec, testUA, "q", testNow-10)
+	tests := []struct {
+		name  string
+		query string
+		want  bool
+	}{
+		{"valid", valid, true},
+		{"valid with params before", "a=1&" + valid, true},
+		{"valid with params after", valid + "&utm=x", true},
+		{"at past limit", passToken(sec, testUA, "q", testNow-300), true},
+		{"past limit", passToken(sec, testUA, "q", testNow-301), false},
+		{"at future limit", passToken(sec, testUA, "q", testNow+300), true},
+		{"future limit", passToken(sec, testUA, "q", testNow+301), false},
+		{"wrong secret", passToken("other", testUA, "q", testNow), false},
+		{"other user agent", passToken(sec, "curl/8", "q", testNow), false},
+		{"no qfh", strings.Replace(valid, "qfh=", "qfx=", 1), false},
+		{"blank qfh", valid[:strings.Index(valid, "qfh=")+4], false},
+		{"no qfqid", strings.Replace(valid, "qfqid=", "qfqiX=", 1), false},
+		{"no qfts", strings.Replace(valid, "qfts=", "qftX=", 1), false},
+		{"qfts not digits", strings.Replace(valid, "qfts=", "qfts=x", 1), false},
+		{"upper-case hash", strings.ToUpper(valid), false},
+		{"tampered queue", strings.Replace(valid, "qfq=q", "qfq=r", 1), false},
+		{"hash before qfqid", "qfh=" + hashHex(sec, testUA) + "&qfqid=1&qfts=1764000000", true}, // Python hashes the UA alone here
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			q := &queue{name: "q", secret: sec, hasSecret: true, sign: newSigner(sec)}
+			a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+tt.query+"#frag", testUA, testIP, "")
+			mustEqual(t, "validateQuery", a.validateQuery(q), tt.want)
+		})
+	}
+	t.Run("queue without secret", func(t *testing.T) {
+		r := newRig(t, nil)
+		a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+valid, testUA, testIP, "")
+		mustEqual(t, "validateQuery", a.validateQuery(&queue{name: "q"}), false)
+	})
+	t.Run("sub-second clock past the limit", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.clock.Advance(500 * time.Millisecond) // Python's float time.time() is past ts+300
+		q := &queue{name: "q", secret: sec, hasSecret: true, sign: newSigner(sec)}
+		a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+passToken(sec, testUA, "q", testNow-300), testUA, testIP, "")
+		mustEqual(t, "validateQuery", a.validateQuery(q), false)
+	})
+}
+
+func TestValidateCookie(t *testing.T) {
+	const sec = "sec-q"
+	tests := []struct {
+		name   string
+		cookie string
+		want   bool
+	}{
+		{"valid", passToken(sec, testUA, "q", testNow-60), true},
+		{"at lifetime", passToken(sec, testUA, "q", testNow-1200), true},
+		{"past lifetime", passToken(sec, testUA, "q", testNow-1201), false},
+		{"far future (no limit)", passToken(sec, testUA, "q", testNow+86400), true},
+		{"wrong secret", passToken("x", testUA, "q", testNow), false},
+		{"other UA", passToken(sec, "other", "q", testNow), false},
+		{"empty", "", false},
+		{"garbage", "%%%&&&===", false},
+		{"hash only", "qfh=" + hashHex(sec, testUA), false}, // signed, but no timestamp
+		{"encoded qfh name", strings.Replace(passToken(sec, testUA, "q", testNow), "qfh=", "qf%68=", 1), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			a := r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
+			mustEqual(t, "ValidateCookie", a.ValidateCookie(sec, 20, tt.cookie), tt.want)
+		})
+	}
+}
+
+// TestFlow runs whole requests through IsContinue, one behaviour per row.
+func TestFlow(t *testing.T) {
+	safeGuard := func(q string) string {
+		return `{"action":"SafeGuard","queue":"` + q + `","validation":"` + url.QueryEscape(passToken("sec-"+q, testUA, q, testNow)) + `"}`
+	}
+	tests := []struct {
+		name     string
+		edit     func(*Config)
+		settings string // "" = download fails
+		adapter  map[string]string
+		url      string
+		cookies  map[string]string
+		extra    string
+		want     bool
+		calls    []call
+		fetches  int
+	}{
+		{
+			name:    "no settings: page runs",
+			url:     checkoutURL,
+			want:    true,
+			fetches: 1,
+		},
+		{
+			name:     "no match: nothing happens",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      "https://shop.example.com/home",
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "safe: SafeGuard sets the pass and uid cookies",
+			settings: settingsJSON(queueJSON("q", "", `,"cookieDomain":".example.com"`)),
+			adapter: map[string]string{adapterURL("q"): `{"uid":"u-1","cookieSeconds":3600,"action":"SafeGuard","queue":"q","validation":"` +
+				url.QueryEscape(passToken("sec-q", testUA, "q", testNow)) + `"}`},
+			url:  checkoutURL,
+			want: true,
+			calls: []call{
+				{Op: "setCookie", Name: "QueueFair-Store-shopco", Value: "u:u-1", LifetimeSeconds: 3600, Domain: ".example.com"},
+				cacheControl,
+				{Op: "setCookie", Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow), LifetimeSeconds: 1200, Domain: ".example.com"},
+			},
+			fetches: 2,
+		},
+		{
+			name:     "safe: SendToQueue with uid, path target, variant and extra",
+			settings: settingsJSON(queueJSON("q", "", `,"dynamicTarget":"path","activation":{"rules":[{"component":"Path","match":"Contain","value":"/checkout"}],"variantRules":[{"variant":"big spender","rules":[{"component":"Query","match":"Contain","value":"vip"}]}]}`)),
+			adapter:  map[string]string{"https://adapter.queue-fair.net/adapter/q?ipaddress=203.0.113.7&uid=u-9&identifier=" + urlencode(testUA): `{"action":"SendToQueue","location":"https://shopco.queue-fair.net/q"}`},
+			url:      checkoutURL + "?vip=1",
+			cookies:  map[string]string{"QueueFair-Store-shopco": "u:u-9"},
+			extra:    "a b",
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://shopco.queue-fair.net/q?target=https%3A%2F%2Fshop.example.com%2Fcheckout%2Fcart&qfuid=u-9&qfv=big+spender&qfx=a+b"}},
+			fetches:  2,
+		},
+		{
+			name:     "safe: uid mismatch keeps the visitor's uid and sets no uid cookie",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{"https://adapter.queue-fair.net/adapter/q?ipaddress=203.0.113.7&uid=mine&identifier=" + urlencode(testUA): `{"uid":"theirs","cookieSeconds":60,"action":"SendToQueue","location":"https://x.example/q"}`},
+			url:      checkoutURL,
+			cookies:  map[string]string{"QueueFair-Store-shopco": "u:mine"},
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://x.example/q?target=" + urlencode(checkoutURL) + "&qfuid=mine"}},
+			fetches:  2,
+		},
+		{
+			name:     "safe: adapter server down: page runs, later queues unchecked",
+			settings: settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")),
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: non-JSON answer: page runs",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{adapterURL("q"): `<html>busy</html>`},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: answer not an object: page runs, later queues unchecked",
+			settings: settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")),
+			adapter:  map[string]string{adapterURL("a"): `[1,2]`, adapterURL("b"): safeGuard("b")},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: empty answer: next queue consulted",
+			settings: settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")),
+			adapter:  map[string]string{adapterURL("a"): `{}`, adapterURL("b"): `{"action":"SendToQueue","location":"https://q.example/b"}`},
+			url:      checkoutURL,
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://q.example/b?target=" + urlencode(checkoutURL)}},
+			fetches:  3,
+		},
+		{
+			name:     "safe: SendToQueue without location: page runs",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{adapterURL("q"): `{"action":"SendToQueue"}`},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: uid without cookieSeconds: page runs, no cookie",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{adapterURL("q"): `{"uid":"u","action":"SendToQueue","location":"https://x/q"}`},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: uid not a string: page runs",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{adapterURL("q"): `{"uid":5,"cookieSeconds":1}`},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "safe: SafeGuard during a Passed String visit strips it",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			adapter:  map[string]string{adapterURL("q"): safeGuard("q")},
+			url:      checkoutURL + "?qfqid=1", // a Passed String without qfq: skipped, then consulted
+			want:     false,
+			calls: []call{cacheControl, {Op: "setCookie", Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow), LifetimeSeconds: 1200},
+				{Op: "redirect", Location: checkoutURL}},
+			fetches: 2,
+		},
+		{
+			name:     "queue-level simple overrides global safe",
+			settings: settingsJSON(queueJSON("q", "", `,"adapterMode":"simple"`)),
+			url:      checkoutURL,
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://shopco.queue-fair.net/q?target=" + urlencode(checkoutURL)}},
+			fetches:  1,
+		},
+		{
+			name:     "global simple stops after a queue-level safe queue lets the visitor through",
+			edit:     func(c *Config) { c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("a", "", `,"adapterMode":"safe"`), queueJSON("b", "", "")),
+			adapter:  map[string]string{adapterURL("a"): `{"action":"Other"}`},
+			url:      checkoutURL,
+			want:     true, // malformed pass answer (no queue/validation): page runs
+			fetches:  2,
+		},
+		{
+			name:     "global simple: a safe queue's empty answer ends the run",
+			edit:     func(c *Config) { c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("a", "", `,"adapterMode":"safe"`), queueJSON("b", "", "")),
+			adapter:  map[string]string{adapterURL("a"): `{}`},
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
+		},
+		{
+			name:     "simple with extra",
+			edit:     func(c *Config) { c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      checkoutURL,
+			extra:    "x=1&y",
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://shopco.queue-fair.net/q?target=" + urlencode(checkoutURL) + "&qfx=x%3D1%26y"}},
+			fetches:  1,
+		},
+		{
+			name:     "valid Passed Cookie: nothing to do",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      checkoutURL,
+			cookies:  map[string]string{"QueueFair-Pass-q": passToken("sec-q", testUA, "q", testNow-5)},
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "Passed Cookie not naming its queue is ignored, not deleted",
+			edit:     func(c *Config) { c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      checkoutURL,
+			cookies:  map[string]string{"QueueFair-Pass-q": "garbage"},
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://shopco.queue-fair.net/q?target=" + urlencode(checkoutURL)}},
+			fetches:  1,
+		},
+		{
+			name:     "invalid Passed String but valid Passed Cookie: page runs",
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      checkoutURL + "?" + passToken("sec-q", testUA, "q", testNow-3600),
+			cookies:  map[string]string{"QueueFair-Pass-q": passToken("sec-q", testUA, "q", testNow-5)},
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "valid Passed String, strip off",
+			edit:     func(c *Config) { c.StripPassedString = false },
+			settings: settingsJSON(queueJSON("q", "", `,"passedLifetimeMinutes":"3"`)),
+			url:      checkoutURL + "?" + passToken("sec-q", testUA, "q", testNow),
+			want:     true,
+			calls:    []call{cacheControl, {Op: "setCookie", Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow), LifetimeSeconds: 180}},
+			fetches:  1,
+		},
+		{
+			name:     "Passed String for an unknown queue is ignored",
+			edit:     func(c *Config) { c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      "https://shop.example.com/home?" + passToken("sec-z", testUA, "z", testNow),
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "unreadable passedLifetimeMinutes: page runs",
+			settings: settingsJSON(queueJSON("q", "", `,"passedLifetimeMinutes":"soon"`)),
+			url:      checkoutURL + "?" + passToken("sec-q", testUA, "q", testNow),
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "queue without adapterServer: page runs",
+			settings: settingsJSON(queueJSON("q", "", `,"adapterServer":""`)),
+			url:      checkoutURL,
+			want:     true,
+			fetches:  1,
+		},
+		{
+			name:     "debug IP of another visitor does not matter",
+			edit:     func(c *Config) { c.DebugIP = "198.51.100.1"; c.AdapterMode = ModeSimple },
+			settings: settingsJSON(queueJSON("q", "", "")),
+			url:      checkoutURL,
+			want:     false,
+			calls:    []call{cacheControl, {Op: "redirect", Location: "https://shopco.queue-fair.net/q?target=" + urlencode(checkoutURL)}},
+			fetches:  1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, tt.edit)
+			if tt.settings != "" {
+				r.stub.json(testSettings, tt.settings)
+			}
+			for u, body := range tt.adapter {
+				r.stub.json(u, body)
+			}
+			rec := newRecorder(tt.cookies)
+			got := r.gate.NewAdapter(rec, tt.url, testUA, testIP, tt.extra).IsContinue(context.Background())
+			mustEqual(t, "continue", got, tt.want)
+			if !reflect.DeepEqual(nilIfEmpty(rec.calls), nilIfEmpty(tt.calls)) {
+				t.Errorf("calls:\n got %v\nwant %v", rec.calls, tt.calls)
+			}
+			if f := r.stub.urls(); len(f) != tt.fetches {
+				t.Errorf("fetched %q, want %d fetches", f, tt.fetches)
+			}
+			if t.Failed() {
+				t.Log(r.logs.String())
+			}
+		})
+	}
+}
+
+func TestDebugLogsOnlyForDebugIP(t *testing.T) {
+	for _, tt := range []struct {
+		ip   string
+		want bool
+	}{{testIP, true}, {"198.51.100.9", false}} {
+		r := newRig(t, func(c *Config) { c.DebugIP = testIP })
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, tt.ip, "").IsContinue(context.Background())
+		mustEqual(t, "debug lines for "+tt.ip, strings.Contains(r.logs.String(), "level=DEBUG"), tt.want)
+	}
+}
+
+func TestLogsNeverHoldSecrets(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Debug = true })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	r.gate.NewAdapter(newRecorder(map[string]string{"QueueFair-Pass-q": passToken("bad", testUA, "q", testNow)}),
+		checkoutURL+"?"+passToken("sec-x", testUA, "q", testNow), testUA, testIP, "").IsContinue(context.Background())
+	// And a failing download, whose error would name the URL.
+	r2 := newRig(t, func(c *Config) { c.Debug = true })
+	r2.run(checkoutURL, nil)
+	for _, logs := range []string{r.logs.String(), r2.logs.String()} {
+		for _, secret := range []string{testSecret, "sec-q"} {
+			if strings.Contains(logs, secret) {
+				t.Errorf("log holds secret %q:\n%s", secret, logs)
+			}
+		}
+	}
+	if !strings.Contains(r2.logs.String(), "<secret>") && !strings.Contains(r2.logs.String(), "settings download failed") {
+		t.Errorf("no download failure logged:\n%s", r2.logs.String())
+	}
+}
+
+// panicService panics on every call.
+type panicService struct{}
+
+func (panicService) SetCookie(string, string, int, string) { panic("boom") }
+func (panicService) Redirect(string)                       { panic("boom") }
+func (panicService) GetCookie(string) string               { panic("boom") }
+func (panicService) AddHeader(string, string)              { panic("boom") }
+
+func TestIsContinueNeverPanics(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	mustEqual(t, "continue", r.gate.NewAdapter(panicService{}, checkoutURL, testUA, testIP, "").IsContinue(context.Background()), true)
+	var nilGate *Gate
+	mustEqual(t, "nil gate", nilGate.NewAdapter(panicService{}, checkoutURL, "", "", "").IsContinue(context.Background()), true)
+	var nilAdapter *Adapter
+	mustEqual(t, "nil adapter", nilAdapter.IsContinue(context.Background()), true)
+	mustEqual(t, "nil gate Check", nilGate.Check(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)), true)
+}
+
+func TestCutBefore(t *testing.T) {
+	for _, tt := range []struct {
+		u    string
+		pos  int
+		want string
+	}{{"https://x/p?qfqid=1", 12, "https://x/p"}, {"https://x/p?a=1&qfqid=1", 16, "https://x/p?a=1"}, {"qfqid=1", 0, "qfqid="}, {"", 0, ""}} {
+		mustEqual(t, "cutBefore("+tt.u+")", cutBefore(tt.u, tt.pos), tt.want)
+	}
+}
+
+// site runs a protected net/http site on httptest with the given Gate.
+func site(t *testing.T, g *Gate, useTLS bool) *httptest.Server {
+	t.Helper()
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "protected content") })
+	var s *httptest.Server
+	if useTLS {
+		s = httptest.NewTLSServer(g.Handler(page))
+	} else {
+		s = httptest.NewServer(g.Handler(page))
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// get requests rawURL without following redirects.
+func get(t *testing.T, client *http.Client, rawURL string, cookies ...*http.Cookie) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", rawURL, nil)
+	req.Header.Set("User-Agent", testUA)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func cookieNamed(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+func TestHTTPEndToEnd(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", `,"cookieDomain":"127.0.0.1"`)))
+	r.stub.json("https://adapter.queue-fair.net/adapter/q?ipaddress=127.0.0.1&identifier="+urlencode(testUA),
+		`{"uid":"u-1","cookieSeconds":600,"action":"SafeGuard","queue":"q","validation":"`+url.QueryEscape(passToken("sec-q", testUA, "q", testNow))+`"}`)
+	r.gate.now = time.Now // cookie expiry is read by a real client
+
+	for _, useTLS := range []bool{false, true} {
+		s := site(t, r.gate, useTLS)
+		client := s.Client()
+		resp := get(t, client, s.URL+"/checkout/cart")
+		mustEqual(t, "status", resp.StatusCode, 200)
+		mustEqual(t, "Cache-Control", resp.Header.Get("Cache-Control"), "no-store, max-age=0")
+		pass := cookieNamed(resp, "QueueFair-Pass-q")
+		if pass == nil {
+			t.Fatalf("no Passed Cookie in %q", resp.Header["Set-Cookie"])
+		}
+		mustEqual(t, "value", pass.Value, passToken("sec-q", testUA, "q", testNow))
+		mustEqual(t, "path", pass.Path, "/")
+		mustEqual(t, "domain", pass.Domain, "127.0.0.1")
+		mustEqual(t, "max-age", pass.MaxAge, 1200)
+		mustEqual(t, "secure", pass.Secure, useTLS)
+		mustEqual(t, "httponly", pass.HttpOnly, false)
+		if useTLS {
+			mustEqual(t, "samesite", pass.SameSite, http.SameSiteNoneMode)
+		} else {
+			mustEqual(t, "samesite", pass.SameSite, http.SameSite(0)) // no attribute
+		}
+		if d := time.Until(pass.Expires) - 1200*time.Second; d > 5*time.Second || d < -5*time.Second {
+			t.Errorf("Expires %v does not match Max-Age", pass.Expires)
+		}
+		uid := cookieNamed(resp, "QueueFair-Store-shopco")
+		if uid == nil || uid.Value != "u:u-1" || uid.MaxAge != 600 {
+			t.Errorf("uid cookie = %v", uid)
+		}
+	}
+}
+
+func TestHTTPRedirectAndDelete(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	s := site(t, r.gate, true)
+	expired := &http.Cookie{Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow-7200)}
+	resp := get(t, s.Client(), s.URL+"/checkout/cart?a=1", expired)
+	mustEqual(t, "status", resp.StatusCode, http.StatusFound)
+	mustEqual(t, "Location", resp.Header.Get("Location"), "https://shopco.queue-fair.net/q?target="+urlencode(s.URL+"/checkout/cart?a=1"))
+	mustEqual(t, "Cache-Control", resp.Header.Get("Cache-Control"), "no-store, max-age=0")
+	del := cookieNamed(resp, "QueueFair-Pass-q")
+	if del == nil || del.MaxAge != -1 || del.Value != "" {
+		t.Fatalf("expired Passed Cookie not deleted: %q", resp.Header["Set-Cookie"])
+	}
+	if !strings.Contains(strings.Join(resp.Header["Set-Cookie"], "\n"), "Max-Age=0") {
+		t.Errorf("no Max-Age=0 in %q", resp.Header["Set-Cookie"])
+	}
+}
+
+func TestHTTPStripRedirect(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	s := site(t, r.gate, false)
+	resp := get(t, s.Client(), s.URL+"/checkout/cart?a=1&"+passToken("sec-q", testUA, "q", testNow))
+	mustEqual(t, "status", resp.StatusCode, http.StatusFound)
+	mustEqual(t, "Location", resp.Header.Get("Location"), s.URL+"/checkout/cart?a=1")
+	if c := cookieNamed(resp, "QueueFair-Pass-q"); c == nil || c.Value != passToken("sec-q", testUA, "q", testNow) {
+		t.Errorf("Passed Cookie = %v", c)
+	}
+	// Back without the Passed String, with the cookie: the page.
+	resp = get(t, s.Client(), s.URL+"/checkout/cart?a=1", &http.Cookie{Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow)})
+	mustEqual(t, "status after strip", resp.StatusCode, 200)
+}
+
+func TestCheckCookieHybrid(t *testing.T) {
+	r := newRig(t, nil)
+	h := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if r.gate.CheckCookie(w, req, "q", "sec-q", 20) {
+			io.WriteString(w, "ok")
+		}
+	})
+	s := httptest.NewServer(h)
+	defer s.Close()
+	good := &http.Cookie{Name: "QueueFair-Pass-q", Value: passToken("sec-q", testUA, "q", testNow)}
+	mustEqual(t, "valid cookie", get(t, s.Client(), s.URL+"/app", good).StatusCode, 200)
+	resp := get(t, s.Client(), s.URL+"/app")
+	mustEqual(t, "no cookie", resp.StatusCode, http.StatusFound)
+	mustEqual(t, "Location", resp.Header.Get("Location"), "https://shopco.queue-fair.net/q?qfError=InvalidCookie")
+	mustEqual(t, "no settings downloaded", len(r.stub.urls()), 0)
+}
+
+func TestRequestOrigin(t *testing.T) {
+	tests := []struct {
+		name       string
+		trust      bool
+		hops       int
+		tls        bool
+		proto, xff []string
+		scheme, ip string
+	}{
+		{"plain", false, 1, false, nil, nil, "http", "192.0.2.1"},
+		{"tls", false, 1, true, nil, nil, "https", "192.0.2.1"},
+		{"headers ignored by default", false, 1, false, []string{"https"}, []string{"198.51.100.7"}, "http", "192.0.2.1"},
+		{"trusted", true, 1, false, []string{"https"}, []string{"198.51.100.7"}, "https", "198.51.100.7"},
+		{"spoofed left entry ignored", true, 1, false, []string{"https, http"}, []string{"6.6.6.6, 198.51.100.7"}, "https", "198.51.100.7"},
+		{"two hops", true, 2, false, nil, []string{"203.0.113.9, 198.51.100.7", "10.0.0.1"}, "http", "198.51.100.7"},
+		{"too few entries", true, 3, false, nil, []string{"198.51.100.7"}, "http", "192.0.2.1"},
+		{"not an IP", true, 1, false, []string{"gopher"}, []string{"evil&x=1"}, "http", "192.0.2.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := NewConfig("a", "s")
+			cfg.TrustForwardedHeaders, cfg.ForwardedHops = tt.trust, tt.hops
+			g, err := New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := httptest.NewRequest("GET", "/p?q=1", nil)
+			req.RemoteAddr = "192.0.2.1:1234"
+			if tt.tls {
+				req.TLS = &tls.ConnectionState{}
+			}
+			for _, v := range tt.proto {
+				req.Header.Add("X-Forwarded-Proto", v)
+			}
+			for _, v := range tt.xff {
+				req.Header.Add("X-Forwarded-For", v)
+			}
+			scheme, ip := g.requestOrigin(req)
+			mustEqual(t, "scheme", scheme, tt.scheme)
+			mustEqual(t, "ip", ip, tt.ip)
+			mustEqual(t, "url", requestedURL(scheme, req), tt.scheme+"://example.com/p?q=1")
+		})
+	}
+}
+
+func TestCookieValue(t *testing.T) {
+	h := http.Header{"Cookie": {`a=1; QueueFair-Pass-q="x=1&y=2"; b = spaced ; a=2`, "c=3"}}
+	for name, want := range map[string]string{"a": "1", "QueueFair-Pass-q": "x=1&y=2", "b": "spaced", "c": "3", "d": "", "Queue": ""} {
+		mustEqual(t, "cookie "+name, cookieValue(h, name), want)
+	}
+}
+
+func TestHTTPServiceSanitizes(t *testing.T) {
+	w := httptest.NewRecorder()
+	s := NewHTTPService(w, httptest.NewRequest("GET", "/", nil), false)
+	s.SetCookie("n", "a\"b;c\\d\x7fé", 10, "")
+	s.AddHeader("X-Test", "a\r\nSet-Cookie: evil=1")
+	s.Redirect("https://x.example/\r\nX-Evil: 1")
+	mustEqual(t, "cookie", w.Header().Get("Set-Cookie")[:6], "n=abcd")
+	mustEqual(t, "header", w.Header().Get("X-Test"), "aSet-Cookie: evil=1")
+	mustEqual(t, "location", w.Header().Get("Location"), "https://x.example/X-Evil: 1")
+	mustEqual(t, "status", w.Code, http.StatusFound)
+}
+
+func TestErrorsAreAborts(t *testing.T) {
+	if err := abortf("x %d", 1); !errors.Is(err, errAbort) || err.Error() != "queuefair: request check abandoned: x 1" {
+		t.Errorf("abortf = %v", err)
+	}
+}
