@@ -439,9 +439,9 @@ func (st *settingsStore) refreshOnce() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadTimeout)
 	defer cancel()
-	release, waited := st.acquireLock(ctx)
+	release, adopted := st.acquireLock(ctx)
 	defer release()
-	if waited && st.adoptFile() { // another process downloaded while we waited
+	if adopted { // another process downloaded while we waited
 		return true
 	}
 	body, err := g.urlToJSON(ctx, g.settingsURL, maxSettingsBytes)
@@ -556,36 +556,44 @@ func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
 
 // acquireLock is Python's create(getSettingsLockLoc()) and waitForSettings: it takes the lock
 // file, waiting up to ReadTimeout for another process that holds it, and taking over a lock
-// older than twice ReadTimeout (its owner died). It never fails: without the lock (unwritable
-// folder) the download goes ahead alone. waited reports that another process held the lock.
-func (st *settingsStore) acquireLock(ctx context.Context) (release func(), waited bool) {
+// older than twice ReadTimeout (its owner died) or one still held after the wait. adopted
+// reports that the other process's fresh download was loaded from the file meanwhile, so there
+// is nothing left to do. Without a lock (an unwritable folder) the download goes ahead alone.
+func (st *settingsStore) acquireLock(ctx context.Context) (release func(), adopted bool) {
 	g := st.g
+	noop := func() {}
 	polls := int(g.cfg.ReadTimeout / lockPoll)
+	tookOver := false
 	for i := 0; ; i++ {
 		f, err := os.OpenFile(st.lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
 			fmt.Fprintf(f, "%d %d\n", os.Getpid(), g.now().UnixNano())
 			f.Close()
-			return func() { os.Remove(st.lock) }, waited
+			release = func() { os.Remove(st.lock) }
+			if i > 0 && st.adoptFile() { // the holder finished just before we took over
+				release()
+				return noop, true
+			}
+			return release, false
 		}
-		if !errors.Is(err, os.ErrExist) {
-			g.log.Warn("queuefair: cannot create the settings lock file; downloading without it", "error", err)
-			return func() {}, waited
+		if !errors.Is(err, os.ErrExist) || tookOver {
+			g.log.Warn("queuefair: cannot take the settings lock file; downloading without it", "error", err)
+			return noop, false
 		}
 		if i >= polls || st.lockIsStale() {
 			if g.cfg.Debug {
-				g.log.Debug("queuefair: removing a stale settings lock", "file", st.lock)
+				g.log.Debug("queuefair: taking over a stale settings lock", "file", st.lock)
 			}
 			os.Remove(st.lock)
+			tookOver = true
 			continue
 		}
-		waited = true
 		g.sleep(ctx, lockPoll)
 		if ctx.Err() != nil {
-			return func() {}, waited
+			return noop, false
 		}
 		if _, err := os.Stat(st.lock); errors.Is(err, os.ErrNotExist) && st.adoptFile() {
-			return func() {}, waited
+			return noop, true
 		}
 	}
 }
