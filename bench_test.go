@@ -1,0 +1,152 @@
+package queuefair
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The benchmark workloads: three case-insensitive queues in simple mode, a desktop Chrome,
+// settings already in memory. Each goes through the public per-request API with a no-op Service.
+const (
+	benchUA  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+	benchW1  = "https://shop.example.com/products/42?ref=home"
+	benchURL = "https://shop.example.com/checkout/cart"
+)
+
+func benchSettings() string {
+	rule := func(op, comp, match, value, name string) string {
+		if op == "" {
+			op = "null"
+		} else {
+			op = `"` + op + `"`
+		}
+		return `{"operator":` + op + `,"component":"` + comp + `","name":"` + name + `","match":"` + match + `","value":"` + value + `","caseSensitive":false,"negate":false}`
+	}
+	q := func(name string, rules ...string) string {
+		return `{"name":"` + name + `","displayName":"` + name + `","secret":"sec-` + name + `","passedLifetimeMinutes":20,
+			"queueServer":"shopco.queue-fair.net","adapterServer":"adapter.queue-fair.net","dynamicTarget":"disabled",
+			"activation":{"rules":[` + strings.Join(rules, ",") + `]}}`
+	}
+	return settingsJSON(
+		q("checkout", rule("", "Path", "Contain", "/checkout", ""), rule("And", "Domain", "Equal", "shop.example.com", "")),
+		q("tickets", rule("", "Path", "Contain", "/tickets", ""), rule("Or", "Query", "Contain", "event=", ""), rule("And", "Cookie", "Exist", "", "presale")),
+		q("launch", rule("", "Path", "Contain", "/launch", ""), rule("And", "Domain", "Equal", "shop.example.com", "")),
+	)
+}
+
+// benchGate is a Gate with the benchmark settings loaded.
+func benchGate(b *testing.B) *Gate {
+	r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+	r.stub.json(testSettings, benchSettings())
+	r.gate.NewAdapter(noopService{}, benchW1, benchUA, testIP, "").IsContinue(context.Background())
+	if r.gate.store.cur.Load() == nil {
+		b.Fatal("settings did not load")
+	}
+	return r.gate
+}
+
+type workload struct {
+	url     string
+	cookies map[string]string
+	want    bool
+}
+
+func benchWorkload(b *testing.B, w workload, parallel bool) {
+	g := benchGate(b)
+	svc := noopService{cookies: w.cookies}
+	ctx := context.Background()
+	if got := g.NewAdapter(svc, w.url, benchUA, testIP, "").IsContinue(ctx); got != w.want {
+		b.Fatalf("decision = %v, want %v", got, w.want)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	if !parallel {
+		for i := 0; i < b.N; i++ {
+			g.NewAdapter(svc, w.url, benchUA, testIP, "").IsContinue(ctx)
+		}
+		return
+	}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			g.NewAdapter(svc, w.url, benchUA, testIP, "").IsContinue(ctx)
+		}
+	})
+}
+
+func w1() workload { return workload{url: benchW1, want: true} }
+func w2() workload {
+	return workload{url: benchURL, cookies: map[string]string{"QueueFair-Pass-checkout": passToken("sec-checkout", benchUA, "checkout", testNow)}, want: true}
+}
+func w3() workload {
+	return workload{url: benchURL + "?" + passToken("sec-checkout", benchUA, "checkout", testNow), want: false}
+}
+func w4() workload { return workload{url: benchURL, want: false} }
+
+func BenchmarkW1NoMatch(b *testing.B)                { benchWorkload(b, w1(), false) }
+func BenchmarkW1NoMatchParallel(b *testing.B)        { benchWorkload(b, w1(), true) }
+func BenchmarkW2ValidCookie(b *testing.B)            { benchWorkload(b, w2(), false) }
+func BenchmarkW2ValidCookieParallel(b *testing.B)    { benchWorkload(b, w2(), true) }
+func BenchmarkW3PassedString(b *testing.B)           { benchWorkload(b, w3(), false) }
+func BenchmarkW3PassedStringParallel(b *testing.B)   { benchWorkload(b, w3(), true) }
+func BenchmarkW4SimpleRedirect(b *testing.B)         { benchWorkload(b, w4(), false) }
+func BenchmarkW4SimpleRedirectParallel(b *testing.B) { benchWorkload(b, w4(), true) }
+
+// BenchmarkFloorHMAC is the unavoidable work of a Passed Cookie check: one HMAC-SHA256 keyed
+// per call, over the User-Agent and the cookie body, hex-encoded.
+func BenchmarkFloorHMAC(b *testing.B) {
+	cookie := passToken("sec-checkout", benchUA, "checkout", testNow)
+	body := cookie[:strings.LastIndex(cookie, "qfh=")]
+	key := []byte("sec-checkout")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m := hmac.New(sha256.New, key)
+		m.Write([]byte(benchUA))
+		m.Write([]byte(body))
+		_ = hex.EncodeToString(m.Sum(nil))
+	}
+}
+
+// BenchmarkFloorScan is the unavoidable work of a no-match request: look for a Passed String
+// and, case-insensitively, for the first rule's value.
+func BenchmarkFloorScan(b *testing.B) {
+	b.ReportAllocs()
+	n := 0
+	for i := 0; i < b.N; i++ {
+		if strings.Contains(benchW1, "qfqid=") {
+			n++
+		}
+		if indexRule(benchW1, "/checkout", false) >= 0 {
+			n++
+		}
+	}
+	if n != 0 {
+		b.Fatal("scan matched")
+	}
+}
+
+// BenchmarkCheckHTTP is the whole net/http path for W1: Gate.Check with a real request.
+func BenchmarkCheckHTTP(b *testing.B) {
+	g := benchGate(b)
+	req, _ := http.NewRequest("GET", benchW1, nil)
+	req.RemoteAddr = "203.0.113.7:5555"
+	req.Header.Set("User-Agent", benchUA)
+	w := discardResponseWriter{h: http.Header{}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if !g.Check(w, req) {
+			b.Fatal("redirected")
+		}
+	}
+}
+
+type discardResponseWriter struct{ h http.Header }
+
+func (w discardResponseWriter) Header() http.Header         { return w.h }
+func (w discardResponseWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w discardResponseWriter) WriteHeader(int)             {}

@@ -1,0 +1,373 @@
+package queuefair_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/queuefair/queuefair"
+)
+
+// The demo's account and queue, as they would appear in the Queue-Fair portal.
+const (
+	demoAccount     = "demo-shop"
+	demoSecret      = "demo-account-secret"
+	demoQueue       = "sale"
+	demoQueueSecret = "demo-queue-secret"
+	demoUA          = "Mozilla/5.0 (X11; Linux x86_64) DemoBrowser/1.0"
+)
+
+// standIn is a local stand-in for the three Queue-Fair servers, on one TLS test server: the
+// files server (settings), the adapter server (its answer set by action) and the queue server
+// (which lets every visitor straight through by signing a Passed String, as the real one does
+// when a visitor reaches the front of the queue).
+type standIn struct {
+	srv    *httptest.Server
+	action string // adapter answer: "SafeGuard" or "SendToQueue"
+	mode   string // the queue's adapterMode: "safe" or "simple"
+
+	mu                       sync.Mutex
+	adapterCalls, queueVisit int
+}
+
+func newStandIn(mode, action string) *standIn {
+	s := &standIn{mode: mode, action: action}
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
+	return s
+}
+
+func (s *standIn) host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
+
+func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case r.URL.Path == "/"+demoAccount+"/"+demoSecret+"/queue-fair-settings.json":
+		fmt.Fprintf(w, `{"queues":[{"name":%q,"displayName":"Big Sale","secret":%q,"passedLifetimeMinutes":20,
+			"queueServer":%q,"adapterServer":%q,"adapterMode":%q,"dynamicTarget":"disabled",
+			"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}}]}`,
+			demoQueue, demoQueueSecret, s.host(), s.host(), s.mode)
+	case r.URL.Path == "/adapter/"+demoQueue:
+		s.adapterCalls++
+		if s.action == "SendToQueue" {
+			fmt.Fprintf(w, `{"uid":"visitor-1","cookieSeconds":86400,"action":"SendToQueue","location":"https://%s/%s"}`, s.host(), demoQueue)
+			return
+		}
+		pass := sign(r.URL.Query().Get("identifier"), "SafeGuard")
+		fmt.Fprintf(w, `{"uid":"visitor-1","cookieSeconds":86400,"action":"SafeGuard","queue":%q,"validation":%q}`, demoQueue, url.QueryEscape(pass))
+	case r.URL.Path == "/"+demoQueue:
+		s.queueVisit++
+		if e := r.URL.Query().Get("qfError"); e != "" {
+			fmt.Fprintf(w, "queue page: %s", e)
+			return
+		}
+		target := r.URL.Query().Get("target")
+		sep := "?"
+		if strings.Contains(target, "?") {
+			sep = "&"
+		}
+		http.Redirect(w, r, target+sep+sign(r.UserAgent(), "Queue"), http.StatusFound)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+// sign makes a Passed String for a visitor's User-Agent, signed with the queue secret.
+func sign(userAgent, passType string) string {
+	body := fmt.Sprintf("qfqid=demo-qid&qfts=%d&qfa=%s&qfq=%s&qfpt=%s&", time.Now().Unix(), demoAccount, demoQueue, passType)
+	m := hmac.New(sha256.New, []byte(demoQueueSecret))
+	m.Write([]byte(userAgent + body))
+	return body + "qfh=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// demoConfig is the Gate's configuration for the demo: the stand-in as files server, its
+// certificate trusted, a private cache folder and a quiet logger.
+func demoConfig(s *standIn, cacheDir string) queuefair.Config {
+	cfg := queuefair.NewConfig(demoAccount, demoSecret)
+	cfg.FilesServer = s.host()
+	cfg.HTTPClient = s.srv.Client()
+	cfg.SettingsFileCacheLocation = cacheDir
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return cfg
+}
+
+// visitor is a browser: a cookie jar, and a log of each hop it makes.
+type visitor struct {
+	client *http.Client
+	roles  map[string]string // host -> "site" or "queue-fair"
+}
+
+func newVisitor(s *standIn, site *httptest.Server) *visitor {
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{
+		Jar:           jar,
+		Transport:     s.srv.Client().Transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &visitor{client: client, roles: map[string]string{
+		strings.TrimPrefix(site.URL, "http://"): "site",
+		s.host():                                "queue-fair",
+	}}
+}
+
+// visit follows rawURL hop by hop, printing each one, until a page or a host it does not know.
+func (v *visitor) visit(rawURL string) {
+	for hop := 0; hop < 8; hop++ {
+		req, _ := http.NewRequest("GET", rawURL, nil)
+		req.Header.Set("User-Agent", demoUA)
+		resp, err := v.client.Do(req)
+		if err != nil {
+			fmt.Println("  error:", err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusFound {
+			fmt.Printf("  %s -> %d %q\n", v.describe(rawURL), resp.StatusCode, body)
+			return
+		}
+		next := resp.Header.Get("Location")
+		fmt.Printf("  %s -> 302 to %s\n", v.describe(rawURL), v.describe(next))
+		u, _ := url.Parse(next)
+		if v.roles[u.Host] == "" {
+			return
+		}
+		rawURL = next
+	}
+}
+
+// describe shows a URL with hosts named by role, a target decoded, and a Passed String named
+// rather than printed (it holds a timestamp and a hash).
+func (v *visitor) describe(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL
+	}
+	who := v.roles[u.Host]
+	if who == "" {
+		who = u.Host
+	}
+	out := who + " " + u.Path
+	q := u.Query()
+	var params []string
+	if t := q.Get("target"); t != "" {
+		params = append(params, "target="+v.describe(t))
+	}
+	for _, k := range []string{"qfuid", "qfError", "a"} {
+		if val := q.Get(k); val != "" {
+			params = append(params, k+"="+val)
+		}
+	}
+	if len(params) > 0 {
+		out += " [" + strings.Join(params, ", ") + "]"
+	}
+	if q.Has("qfqid") {
+		out += " + Passed String"
+	}
+	return out
+}
+
+// cookies lists the names of the cookies the visitor holds for the site.
+func (v *visitor) cookies(site *httptest.Server) string {
+	u, _ := url.Parse(site.URL)
+	var names []string
+	for _, c := range v.client.Jar.Cookies(u) {
+		names = append(names, c.Name)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// Example shows the checkQueueFair pattern: Check first in a handler, then the page through
+// the same ResponseWriter. The queue is in SafeGuard, so the adapter server lets the visitor
+// through and the adapter stores the Passed Cookie; the second visit needs no adapter call.
+func Example() {
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.srv.Close()
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	defer os.RemoveAll(cacheDir)
+
+	gate, err := queuefair.New(demoConfig(qf, cacheDir))
+	if err != nil {
+		panic(err)
+	}
+	checkout := func(w http.ResponseWriter, r *http.Request) {
+		if !gate.Check(w, r) {
+			return // the visitor has been redirected
+		}
+		io.WriteString(w, "checkout page")
+	}
+	site := httptest.NewServer(http.HandlerFunc(checkout))
+	defer site.Close()
+
+	browser := newVisitor(qf, site)
+	fmt.Println("first visit:")
+	browser.visit(site.URL + "/checkout")
+	fmt.Println("cookies:", browser.cookies(site))
+	fmt.Println("second visit:")
+	browser.visit(site.URL + "/checkout")
+	fmt.Println("adapter server calls:", qf.adapterCalls)
+	// Output:
+	// first visit:
+	//   site /checkout -> 200 "checkout page"
+	// cookies: QueueFair-Pass-sale, QueueFair-Store-demo-shop
+	// second visit:
+	//   site /checkout -> 200 "checkout page"
+	// adapter server calls: 1
+}
+
+// Example_simpleMode shows a queued visitor in simple mode, with the middleware: the adapter
+// sends the visitor to the queue server without asking the adapter server; the queue signs a
+// Passed String; the adapter checks it, stores it as the Passed Cookie and redirects once more
+// to strip it from the address bar.
+func Example_simpleMode() {
+	qf := newStandIn("simple", "")
+	defer qf.srv.Close()
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	defer os.RemoveAll(cacheDir)
+
+	cfg := demoConfig(qf, cacheDir)
+	cfg.AdapterMode = queuefair.ModeSimple
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(page))
+	defer site.Close()
+
+	browser := newVisitor(qf, site)
+	fmt.Println("first visit:")
+	browser.visit(site.URL + "/checkout?a=1")
+	fmt.Println("cookies:", browser.cookies(site))
+	fmt.Println("second visit:")
+	browser.visit(site.URL + "/checkout?a=1")
+	fmt.Println("queue server visits:", qf.queueVisit, "adapter server calls:", qf.adapterCalls)
+	// Output:
+	// first visit:
+	//   site /checkout [a=1] -> 302 to queue-fair /sale [target=site /checkout [a=1]]
+	//   queue-fair /sale [target=site /checkout [a=1]] -> 302 to site /checkout [a=1] + Passed String
+	//   site /checkout [a=1] + Passed String -> 302 to site /checkout [a=1]
+	//   site /checkout [a=1] -> 200 "checkout page"
+	// cookies: QueueFair-Pass-sale
+	// second visit:
+	//   site /checkout [a=1] -> 200 "checkout page"
+	// queue server visits: 1 adapter server calls: 0
+}
+
+// Example_safeModeQueued shows a queued visitor in safe mode: the adapter server answers
+// SendToQueue with the queue's address and a uid, which the adapter stores and passes on.
+func Example_safeModeQueued() {
+	qf := newStandIn("safe", "SendToQueue")
+	defer qf.srv.Close()
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	defer os.RemoveAll(cacheDir)
+
+	gate, err := queuefair.New(demoConfig(qf, cacheDir))
+	if err != nil {
+		panic(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(page))
+	defer site.Close()
+
+	browser := newVisitor(qf, site)
+	browser.visit(site.URL + "/checkout")
+	fmt.Println("cookies:", browser.cookies(site))
+	fmt.Println("adapter server calls:", qf.adapterCalls)
+	// Output:
+	//   site /checkout -> 302 to queue-fair /sale [target=site /checkout, qfuid=visitor-1]
+	//   queue-fair /sale [target=site /checkout, qfuid=visitor-1] -> 302 to site /checkout + Passed String
+	//   site /checkout + Passed String -> 302 to site /checkout
+	//   site /checkout -> 200 "checkout page"
+	// cookies: QueueFair-Pass-sale, QueueFair-Store-demo-shop
+	// adapter server calls: 1
+}
+
+// Example_invalidPassedString shows a visitor arriving with a Passed String that was not signed
+// for them (here, a tampered timestamp): the adapter pauses a second, as the reference does, and
+// sends the visitor to the queue's InvalidQuery page.
+func Example_invalidPassedString() {
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.srv.Close()
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	defer os.RemoveAll(cacheDir)
+
+	cfg := demoConfig(qf, cacheDir)
+	cfg.Sleep = func(_ context.Context, d time.Duration) { fmt.Println("  (the adapter pauses", d, "before answering)") }
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(page))
+	defer site.Close()
+
+	pass := sign(demoUA, "Queue")
+	tampered := strings.Replace(pass, "qfts=1", "qfts=2", 1) // moved far into the future
+	browser := newVisitor(qf, site)
+	browser.visit(site.URL + "/checkout?" + tampered)
+	fmt.Println("cookies:", browser.cookies(site))
+	// Output:
+	//   (the adapter pauses 1s before answering)
+	//   site /checkout + Passed String -> 302 to queue-fair /sale [qfError=InvalidQuery]
+	//   queue-fair /sale [qfError=InvalidQuery] -> 200 "queue page: InvalidQuery"
+	// cookies:
+}
+
+// ExampleGate_CheckCookie shows the hybrid security model: the page only checks the Passed
+// Cookie that the client-side adapter obtained, with the queue's secret, and sends visitors
+// without a valid one to the InvalidCookie page. No settings are downloaded.
+func ExampleGate_CheckCookie() {
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.srv.Close()
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	defer os.RemoveAll(cacheDir)
+
+	gate, err := queuefair.New(demoConfig(qf, cacheDir))
+	if err != nil {
+		panic(err)
+	}
+	app := func(w http.ResponseWriter, r *http.Request) {
+		if !gate.CheckCookie(w, r, demoQueue, demoQueueSecret, 60) {
+			return
+		}
+		io.WriteString(w, "app page")
+	}
+	site := httptest.NewServer(http.HandlerFunc(app))
+	defer site.Close()
+
+	browser := newVisitor(qf, site)
+	fmt.Println("without a Passed Cookie:")
+	browser.visit(site.URL + "/app")
+	siteURL, _ := url.Parse(site.URL)
+	browser.client.Jar.SetCookies(siteURL, []*http.Cookie{{Name: queuefair.CookieNameBase + demoQueue, Value: sign(demoUA, "Queue")}})
+	fmt.Println("with one:")
+	browser.visit(site.URL + "/app")
+	// Output:
+	// without a Passed Cookie:
+	//   site /app -> 302 to demo-shop.queue-fair.net /sale [qfError=InvalidCookie]
+	// with one:
+	//   site /app -> 200 "app page"
+}
+
+// ExampleNewConfig shows the reference defaults that NewConfig fills in.
+func ExampleNewConfig() {
+	cfg := queuefair.NewConfig("my-account", "my-account-secret")
+	fmt.Println(cfg.FilesServer, cfg.QueryTimeLimitSeconds, cfg.ReadTimeout, cfg.SettingsFileCacheLifetimeMinutes,
+		cfg.StripPassedString, cfg.AdapterMode, cfg.SettingsFileCacheLocation)
+	// Output: files.queue-fair.net 300 5s 5 true safe .
+}

@@ -1,0 +1,215 @@
+package queuefair
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+// fuzzSeeds adds the URLs, User-Agents and cookies of the conformance scenarios to f through add.
+func fuzzSeeds(f *testing.F, add func(v vector)) {
+	for _, v := range loadVectors(f) {
+		add(v)
+	}
+}
+
+func FuzzValidateQuery(f *testing.F) {
+	fuzzSeeds(f, func(v vector) { f.Add(v.Request.URL, v.Request.UserAgent) })
+	f.Add(checkoutURL+"?"+passToken("sec-q", testUA, "q", testNow), testUA)
+	r := newRig(f, nil)
+	q := &queue{name: "q", secret: "sec-q", hasSecret: true, sign: newSigner("sec-q")}
+	f.Fuzz(func(t *testing.T, u, ua string) {
+		a := r.gate.NewAdapter(newRecorder(nil), u, ua, testIP, "")
+		if a.validateQuery(q) && !strings.Contains(u, "qfh=") {
+			t.Fatalf("accepted a Passed String without qfh: %q", u)
+		}
+	})
+}
+
+func FuzzValidateCookie(f *testing.F) {
+	fuzzSeeds(f, func(v vector) {
+		for _, c := range v.Request.Cookies {
+			f.Add(c, v.Request.UserAgent)
+		}
+	})
+	f.Add(passToken("sec-q", testUA, "q", testNow), testUA)
+	r := newRig(f, nil)
+	s := newSigner("sec-q")
+	f.Fuzz(func(t *testing.T, cookie, ua string) {
+		a := r.gate.NewAdapter(newRecorder(nil), checkoutURL, ua, testIP, "")
+		if a.validateCookie(s, 20, cookie) && !strings.Contains(cookie, "qfh=") {
+			t.Fatalf("accepted a cookie without qfh: %q", cookie)
+		}
+	})
+}
+
+// TestTamperedPassesRejected is the property that every byte of a pass matters: changing any
+// one byte of the signed part or of the hash of a valid Passed String or Passed Cookie makes
+// it invalid.
+func TestTamperedPassesRejected(t *testing.T) {
+	r := newRig(t, nil)
+	q := &queue{name: "q", secret: "sec-q", hasSecret: true, sign: newSigner("sec-q"), lifetimeMinutes: 20, lifetimeOK: true}
+	pass := passToken("sec-q", testUA, "q", testNow-30)
+	a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+pass, testUA, testIP, "")
+	if !a.validateQuery(q) || !a.validateCookie(q.sign, 20, pass) {
+		t.Fatal("the untampered pass is not valid")
+	}
+	for i := 0; i < len(pass); i++ {
+		for _, b := range []byte{pass[i] ^ 1, 'A', '0', '&', '=', '%'} {
+			if b == pass[i] {
+				continue
+			}
+			bad := pass[:i] + string(b) + pass[i+1:]
+			a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+bad, testUA, testIP, "")
+			if a.validateQuery(q) {
+				t.Errorf("Passed String accepted with byte %d changed to %q: %s", i, b, bad)
+			}
+			if a.validateCookie(q.sign, 20, bad) {
+				t.Errorf("Passed Cookie accepted with byte %d changed to %q: %s", i, b, bad)
+			}
+		}
+	}
+}
+
+func FuzzComponents(f *testing.F) {
+	fuzzSeeds(f, func(v vector) { f.Add(v.Request.URL) })
+	for _, s := range []string{"https://https://x/", "http://a:b@c/d?e#f", "?", "", "::::", "https://h/x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		d, p, q := domainOf(u), pathOf(u), queryOf(u)
+		if strings.ContainsAny(d, "?#/:") {
+			t.Fatalf("domain %q of %q holds a delimiter", d, u)
+		}
+		if p == "" {
+			t.Fatalf("empty path for %q", u)
+		}
+		if !strings.Contains(u, "?") && q != "" {
+			t.Fatalf("query %q of %q without '?'", q, u)
+		}
+		// The copy-free case folding agrees with lower-casing the whole URL.
+		lowerU := strings.ToLower(u)
+		for _, v := range []string{strings.ToLower(d), strings.ToLower(p), strings.ToLower(q), ""} {
+			if equalRule(u, v, false) != (lowerU == v) {
+				t.Fatalf("equalRule(%q, %q) disagrees with ToLower", u, v)
+			}
+			if got, want := indexRule(u, v, false), strings.Index(lowerU, v); got != want {
+				t.Fatalf("indexRule(%q, %q) = %d, ToLower gives %d", u, v, got, want)
+			}
+		}
+	})
+}
+
+func FuzzQueryValue(f *testing.F) {
+	for _, s := range []string{"qfh=a&qfh=b", "qf%68=x", "a+b=c", "qfh=%zz", "qfh=%E2%82"} {
+		f.Add(s, "qfh")
+	}
+	f.Fuzz(func(t *testing.T, s, key string) {
+		v, ok := queryValue(s, key)
+		if ok && !strings.ContainsAny(s, "%+") && !strings.Contains(s, key+"="+v) {
+			t.Fatalf("queryValue(%q, %q) = %q, not in the input", s, key, v)
+		}
+		// Escapes decode to UTF-8 or U+FFFD; text without escapes passes through as it came.
+		if u := unquote(s, true); utf8.ValidString(s) && !utf8.ValidString(u) {
+			t.Fatalf("unquote(%q) = %q is not UTF-8", s, u)
+		}
+	})
+}
+
+func FuzzCompileSettings(f *testing.F) {
+	fuzzSeeds(f, func(v vector) { f.Add([]byte(v.Settings)) })
+	f.Add([]byte(`{"queues":[{"name":"q","passedLifetimeMinutes":"1e9","activation":{"rules":null,"variantRules":[{}]}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := compileSettings(data)
+		if err != nil {
+			return
+		}
+		for _, q := range s.queues {
+			if q.name == "" || q.cookieName != CookieNameBase+q.name {
+				t.Fatalf("queue compiled without a name: %+v", q)
+			}
+		}
+	})
+}
+
+func FuzzParseAdapterResult(f *testing.F) {
+	fuzzSeeds(f, func(v vector) {
+		for _, body := range v.AdapterResponses {
+			f.Add([]byte(body))
+		}
+	})
+	f.Add([]byte(`{"uid":null}`))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		r, err := parseAdapterResult(body)
+		if err == nil && r == nil {
+			t.Fatal("nil result without error")
+		}
+	})
+}
+
+func FuzzCookieValue(f *testing.F) {
+	f.Add(`a=1; QueueFair-Pass-q="x=1"; b`, "QueueFair-Pass-q")
+	f.Add(`;;=;"`, "")
+	f.Fuzz(func(t *testing.T, header, name string) {
+		v := cookieValue(http.Header{"Cookie": {header}}, name)
+		if strings.Contains(v, ";") {
+			t.Fatalf("cookie value %q holds a separator", v)
+		}
+	})
+}
+
+// FuzzIsContinue runs whole requests with arbitrary URL, User-Agent, cookies, settings and
+// adapter answer: IsContinue must return, never panic, and only redirect with a decision of
+// false.
+func FuzzIsContinue(f *testing.F) {
+	fuzzSeeds(f, func(v vector) {
+		answer := ""
+		for _, body := range v.AdapterResponses {
+			answer = string(body)
+		}
+		cookies := ""
+		for k, c := range v.Request.Cookies {
+			cookies += k + "=" + c + "\n"
+		}
+		f.Add(v.Request.URL, v.Request.UserAgent, cookies, string(v.Settings), answer, v.Config.AdapterMode == "simple")
+	})
+	f.Fuzz(func(t *testing.T, u, ua, cookies, settings, answer string, simple bool) {
+		r := newRig(t, func(c *Config) {
+			if simple {
+				c.AdapterMode = ModeSimple
+			}
+		})
+		r.stub.json(testSettings, settings)
+		// Every adapter URL gets the fuzzed answer.
+		r.gate.client.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.String() == testSettings {
+				return jsonResponse(200, settings), nil
+			}
+			return jsonResponse(200, answer), nil
+		})
+		jar := map[string]string{}
+		for _, line := range strings.Split(cookies, "\n") {
+			if k, v, ok := strings.Cut(line, "="); ok {
+				jar[k] = v
+			}
+		}
+		rec := newRecorder(jar)
+		cont := r.gate.NewAdapter(rec, u, ua, testIP, "").IsContinue(context.Background())
+		redirects := 0
+		for _, c := range rec.calls {
+			if c.Op == "redirect" {
+				redirects++
+			}
+		}
+		if redirects > 1 || (redirects == 1) == cont {
+			t.Fatalf("continue=%v with calls %v", cont, rec.calls)
+		}
+	})
+}
+
+// roundTripFunc turns a function into an http.RoundTripper.
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
