@@ -191,6 +191,28 @@ func (v *visitor) cookies(site *httptest.Server) string {
 	return strings.Join(names, ", ")
 }
 
+// startDemo starts the stand-in with the queue in mode and the adapter answering action, and
+// a Gate for it whose Config edit may change; stop cleans both up.
+func startDemo(mode, action string, edit func(*queuefair.Config)) (qf *standIn, gate *queuefair.Gate, stop func()) {
+	qf = newStandIn(mode, action)
+	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
+	cfg := demoConfig(qf, cacheDir)
+	if edit != nil {
+		edit(&cfg)
+	}
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return qf, gate, func() { qf.srv.Close(); os.RemoveAll(cacheDir) }
+}
+
+// protect serves page behind the Gate's middleware on a local test site.
+func protect(gate *queuefair.Gate, body string) *httptest.Server {
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+	return httptest.NewServer(gate.Handler(page))
+}
+
 // Example shows the checkQueueFair pattern: Check first in a handler, then the page through
 // the same ResponseWriter. The queue is in SafeGuard, so the adapter server lets the visitor
 // through and the adapter stores the Passed Cookie; the second visit needs no adapter call.
@@ -234,19 +256,9 @@ func Example() {
 // Passed String; the adapter checks it, stores it as the Passed Cookie and redirects once more
 // to strip it from the address bar.
 func Example_simpleMode() {
-	qf := newStandIn("simple", "")
-	defer qf.srv.Close()
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
-
-	cfg := demoConfig(qf, cacheDir)
-	cfg.AdapterMode = queuefair.ModeSimple
-	gate, err := queuefair.New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
-	site := httptest.NewServer(gate.Handler(page))
+	qf, gate, stop := startDemo("simple", "", func(c *queuefair.Config) { c.AdapterMode = queuefair.ModeSimple })
+	defer stop()
+	site := protect(gate, "checkout page") // gate.Handler(page)
 	defer site.Close()
 
 	browser := newVisitor(qf, site)
@@ -271,17 +283,9 @@ func Example_simpleMode() {
 // Example_safeModeQueued shows a queued visitor in safe mode: the adapter server answers
 // SendToQueue with the queue's address and a uid, which the adapter stores and passes on.
 func Example_safeModeQueued() {
-	qf := newStandIn("safe", "SendToQueue")
-	defer qf.srv.Close()
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
-
-	gate, err := queuefair.New(demoConfig(qf, cacheDir))
-	if err != nil {
-		panic(err)
-	}
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
-	site := httptest.NewServer(gate.Handler(page))
+	qf, gate, stop := startDemo("safe", "SendToQueue", nil)
+	defer stop()
+	site := protect(gate, "checkout page")
 	defer site.Close()
 
 	browser := newVisitor(qf, site)
@@ -301,19 +305,11 @@ func Example_safeModeQueued() {
 // for them (here, a tampered timestamp): the adapter pauses a second, as the reference does, and
 // sends the visitor to the queue's InvalidQuery page.
 func Example_invalidPassedString() {
-	qf := newStandIn("safe", "SafeGuard")
-	defer qf.srv.Close()
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
-
-	cfg := demoConfig(qf, cacheDir)
-	cfg.Sleep = func(_ context.Context, d time.Duration) { fmt.Println("  (the adapter pauses", d, "before answering)") }
-	gate, err := queuefair.New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
-	site := httptest.NewServer(gate.Handler(page))
+	qf, gate, stop := startDemo("safe", "SafeGuard", func(c *queuefair.Config) {
+		c.Sleep = func(_ context.Context, d time.Duration) { fmt.Println("  (the adapter pauses", d, "before answering)") }
+	})
+	defer stop()
+	site := protect(gate, "checkout page")
 	defer site.Close()
 
 	pass := sign(demoUA, "Queue")
@@ -332,15 +328,8 @@ func Example_invalidPassedString() {
 // Cookie that the client-side adapter obtained, with the queue's secret, and sends visitors
 // without a valid one to the InvalidCookie page. No settings are downloaded.
 func ExampleGate_CheckCookie() {
-	qf := newStandIn("safe", "SafeGuard")
-	defer qf.srv.Close()
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
-
-	gate, err := queuefair.New(demoConfig(qf, cacheDir))
-	if err != nil {
-		panic(err)
-	}
+	qf, gate, stop := startDemo("safe", "SafeGuard", nil)
+	defer stop()
 	app := func(w http.ResponseWriter, r *http.Request) {
 		if !gate.CheckCookie(w, r, demoQueue, demoQueueSecret, 60) {
 			return

@@ -616,6 +616,7 @@ func (st *settingsStore) lockIsStale() bool {
 // errStatus is a non-2xx answer from a Queue-Fair server.
 type errStatus int
 
+// Error says which status came back.
 func (e errStatus) Error() string { return "HTTP status " + strconv.Itoa(int(e)) }
 
 // urlToJSON is Python's QueueFairAdapter.urlToJSON, minus the JSON decoding: the body of a GET
