@@ -157,7 +157,7 @@ type Gate struct {
 	log         *slog.Logger
 	store       *settingsStore
 	uidCookie   string // QueueFair-Store-{Account}
-	settingsURL string // secret inside: never logged
+	settingsURL string // Python's settingsURL(); the secret inside is never logged
 
 	warnNext    atomic.Int64 // unix nanos before which warnings are counted, not written
 	warnSkipped atomic.Int64

@@ -137,6 +137,8 @@ func compileSettings(data []byte) (*settings, error) {
 	return s, nil
 }
 
+// parseQueue reads one queue. Its typed fields replace Python's QueueFairAdapter.optional
+// (a missing cookieDomain or adapterMode is "").
 func parseQueue(item any) (*queue, error) {
 	m, ok := item.(map[string]any)
 	if !ok {
@@ -329,6 +331,8 @@ type diskFile struct {
 	Settings json.RawMessage `json:"settings"`
 }
 
+// newSettingsStore names the cache file and the lock file: Python's getSettingsLoc and
+// getSettingsLockLoc, one pair per account so that accounts can share a folder.
 func newSettingsStore(g *Gate) *settingsStore {
 	base := "queue-fair-settings-" + safeFileName(g.cfg.Account)
 	dir := g.cfg.SettingsFileCacheLocation
