@@ -112,7 +112,8 @@ func BenchmarkFloorHMAC(b *testing.B) {
 }
 
 // BenchmarkFloorScan is the unavoidable work of a no-match request: look for a Passed String
-// and, case-insensitively, for the first rule's value.
+// and, case-insensitively (with the package's own scan, so that the ratio measures the rest),
+// for the first rule's value.
 func BenchmarkFloorScan(b *testing.B) {
 	b.ReportAllocs()
 	n := 0
@@ -120,7 +121,7 @@ func BenchmarkFloorScan(b *testing.B) {
 		if strings.Contains(benchW1, "qfqid=") {
 			n++
 		}
-		if indexRule(benchW1, "/checkout", false) >= 0 {
+		if containsRule(benchW1, "/checkout", false) {
 			n++
 		}
 	}

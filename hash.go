@@ -97,35 +97,63 @@ func processIdentifier(ua string) string {
 // in the '&'-separated s, names and values decoded ('+' is a space, bad '%' escapes stay
 // text). ok is false when key has no non-blank value.
 func queryValue(s, key string) (value string, ok bool) {
+	value, ok, _, _ = queryValues(s, key, key)
+	return value, ok
+}
+
+// queryValues is queryValue for two keys in one pass over s (a signed pass is checked for
+// both qfh and qfts). With k1 == k2, v2 is the second value of that key.
+func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 	for s != "" {
-		var field string
+		field := s
 		if i := strings.IndexByte(s, '&'); i >= 0 {
 			field, s = s[:i], s[i+1:]
 		} else {
-			field, s = s, ""
+			s = ""
 		}
 		eq := strings.IndexByte(field, '=')
 		if eq < 0 || eq == len(field)-1 {
-			continue // no '=' or a blank value: parse_qs drops both
+			continue // parse_qs drops a field without '=' or with a blank value
 		}
 		name, raw := field[:eq], field[eq+1:]
-		if name != key && (!strings.ContainsAny(name, "%+") || unquote(name, true) != key) {
-			continue
+		switch {
+		case !ok1 && nameIs(name, k1):
+			v1, ok1 = unquote(raw, true), true
+		case !ok2 && nameIs(name, k2):
+			v2, ok2 = unquote(raw, true), true
 		}
-		return unquote(raw, true), true
+		if ok1 && ok2 {
+			break
+		}
 	}
-	return "", false
+	return
+}
+
+// nameIs reports whether a raw query field name decodes to key.
+func nameIs(name, key string) bool {
+	return name == key || (hasEscapes(name, true) && unquote(name, true) == key)
+}
+
+// lastIndex is strings.LastIndex for the short needles of this package, searching back for
+// the needle's first byte (strings.LastIndex hashes every byte of s).
+func lastIndex(s, needle string) int {
+	if needle == "" {
+		return len(s)
+	}
+	c := needle[0]
+	for i := len(s) - len(needle); i >= 0; i-- {
+		if s[i] == c && s[i:i+len(needle)] == needle {
+			return i
+		}
+	}
+	return -1
 }
 
 // unquote is Python's urllib.parse.unquote (plus=false) and unquote_plus (plus=true):
 // %XX escapes become bytes, malformed escapes stay as they are, and bytes that are not UTF-8
 // become U+FFFD, as Python's errors='replace' does.
 func unquote(s string, plus bool) string {
-	special := "%"
-	if plus {
-		special = "%+"
-	}
-	if !strings.ContainsAny(s, special) {
+	if !hasEscapes(s, plus) {
 		return s
 	}
 	b := make([]byte, 0, len(s))
@@ -187,6 +215,11 @@ func invalidPrefixLen(b []byte) int {
 	return n
 }
 
+// hasEscapes reports whether s holds a '%' (or, with plus, a '+'): whether unquote changes it.
+func hasEscapes(s string, plus bool) bool {
+	return strings.IndexByte(s, '%') >= 0 || (plus && strings.IndexByte(s, '+') >= 0)
+}
+
 // urldecode is Python's QueueFairAdapter.urldecode (urllib.parse.unquote): percent-decoding
 // only, so '+' stays '+'.
 func urldecode(s string) string { return unquote(s, false) }
@@ -230,6 +263,9 @@ func parseDigits(s string) (n int64, ok bool) {
 // around an optional sign and ASCII digits (underscores allowed between digits, as Python
 // does). ok is false for anything else or for values too large.
 func parseInt(s string) (n int64, ok bool) {
+	if n, ok := parseDigits(s); ok {
+		return n, true // the usual case, without the general parse
+	}
 	s = strings.Trim(s, " \t\n\r\v\f")
 	neg := false
 	if s != "" && (s[0] == '+' || s[0] == '-') {

@@ -55,8 +55,9 @@ type Adapter struct {
 	adapterResult     *adapterResult
 	adapterQueue      *queue
 	passedString      string
-	passedQueues      []string // names; a handful at most, so a slice beats a map
-	passedBuf         [4]string
+	passedQueues      [4]string // names; a handful at most, so an array beats a map
+	passedCount       int
+	passedMore        []string // past four
 	uid               string
 	hasUID            bool // Python's uid is not None ("" is a uid)
 	requestedURL      string
@@ -65,6 +66,10 @@ type Adapter struct {
 	extra             string
 	addedCacheControl bool
 	d                 bool // debug logging for this request
+
+	// The parts of requestedURL that rules test, cut once (see parts).
+	domain, path, query string
+	haveParts           bool
 }
 
 // errAbort wraps the failures that end a request early with the page running, where Python
@@ -93,7 +98,6 @@ func (g *Gate) NewAdapter(service Service, requestedURL, userAgent, remoteIPAddr
 	if g != nil {
 		a.d = g.cfg.Debug || (g.cfg.DebugIP != "" && remoteIPAddress == g.cfg.DebugIP)
 	}
-	a.passedQueues = a.passedBuf[:0]
 	return a
 }
 
@@ -137,20 +141,19 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	if a.d {
 		a.log("validating Passed String", "query", qstr)
 	}
-	hpos := strings.LastIndex(qstr, "qfh=")
+	hpos := lastIndex(qstr, "qfh=")
 	if hpos < 0 {
 		return a.fail("no hash in query")
 	}
-	queryHash, ok := queryValue(qstr, "qfh")
-	if !ok {
+	queryHash, hasHash, tsText, hasTS := queryValues(qstr, "qfh", "qfts")
+	if !hasHash {
 		return a.fail("malformed hash")
 	}
-	qpos := strings.LastIndex(qstr, "qfqid=")
+	qpos := lastIndex(qstr, "qfqid=")
 	if qpos < 0 {
 		return a.fail("no queue identifier")
 	}
-	tsText, ok := queryValue(qstr, "qfts")
-	if !ok {
+	if !hasTS {
 		return a.fail("no timestamp")
 	}
 	ts, ok := parseDigits(tsText)
@@ -160,17 +163,17 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	now := a.nowSeconds()
 	limit := float64(a.g.cfg.QueryTimeLimitSeconds)
 	if float64(ts) > now+limit {
-		return a.fail("timestamp too late", "qfts", ts, "now", now)
+		return a.fail("timestamp too late")
 	}
 	if float64(ts) < now-limit {
-		return a.fail("timestamp too early", "qfts", ts, "now", now)
+		return a.fail("timestamp too early")
 	}
 	check := ""
 	if qpos < hpos {
 		check = qstr[qpos:hpos]
 	}
 	if !q.hasSecret {
-		return a.fail("queue has no secret", "queue", q.name)
+		return a.fail("queue has no secret")
 	}
 	if !q.sign.matches(processIdentifier(a.userAgent), check, queryHash) {
 		return a.fail("failed hash")
@@ -191,9 +194,9 @@ func urlQuery(u string) string {
 }
 
 // fail logs why a validation failed (when debugging) and returns false.
-func (a *Adapter) fail(why string, args ...any) bool {
+func (a *Adapter) fail(why string) bool {
 	if a.d {
-		a.log(why, args...)
+		a.log(why)
 	}
 	return false
 }
@@ -223,27 +226,26 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 	if a.d {
 		a.log("validating cookie", "cookie", cookie)
 	}
-	mHash, ok := queryValue(cookie, "qfh")
-	if !ok {
+	mHash, hasHash, tsText, hasTS := queryValues(cookie, "qfh", "qfts")
+	if !hasHash {
 		return a.fail("cookie has no hash")
 	}
-	hpos := strings.LastIndex(cookie, "qfh=")
+	hpos := lastIndex(cookie, "qfh=")
 	if hpos < 0 {
 		return a.fail("cookie hash is not in plain text")
 	}
 	if !s.matches(processIdentifier(a.userAgent), cookie[:hpos], mHash) {
 		return a.fail("cookie hash mismatch") // never log the expected hash: it is a valid pass
 	}
-	tsText, ok := queryValue(cookie, "qfts")
-	if !ok {
+	if !hasTS {
 		return a.fail("cookie has no timestamp")
 	}
 	ts, ok := parseInt(tsText)
 	if !ok {
 		return a.fail("cookie timestamp not numeric")
 	}
-	if age := a.nowSeconds() - float64(ts); age > float64(passedLifetimeMinutes)*60 {
-		return a.fail("cookie timestamp too old", "ageSeconds", age)
+	if a.nowSeconds()-float64(ts) > float64(passedLifetimeMinutes)*60 {
+		return a.fail("cookie timestamp too old")
 	}
 	if a.d {
 		a.log("cookie validated")
@@ -391,11 +393,11 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	var comp string
 	switch r.component {
 	case compDomain:
-		comp = domainOf(a.requestedURL)
+		comp = a.parts().domain
 	case compPath:
-		comp = pathOf(a.requestedURL)
+		comp = a.parts().path
 	case compQuery:
-		comp = queryOf(a.requestedURL)
+		comp = a.parts().query
 	case compCookie:
 		comp = a.service.GetCookie(r.cookie)
 	default:
@@ -409,7 +411,7 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	case matchEqual:
 		ret = equalRule(comp, r.value, r.caseSensitive)
 	case matchContain:
-		ret = comp != "" && indexRule(comp, r.value, r.caseSensitive) >= 0
+		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive)
 	case matchExist:
 		ret = comp != ""
 	}
@@ -419,34 +421,83 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	return ret
 }
 
+// parts returns a with the requested URL cut into the components rules test, once per
+// request (small enough to inline: it runs for every rule).
+func (a *Adapter) parts() *Adapter {
+	if !a.haveParts {
+		a.cutParts()
+	}
+	return a
+}
+
+func (a *Adapter) cutParts() {
+	a.domain = domainOf(a.requestedURL)
+	a.path = pathAfter(a.requestedURL, a.domain)
+	a.query = queryOf(a.requestedURL)
+	a.haveParts = true
+}
+
 // domainOf is the Domain branch of Python's isRuleMatch: every "http://" and then every
 // "https://" removed from the URL, then the text before the first '?', '#', '/' or ':'. The
-// removals only matter before the first '?' or '#', so the usual URL is cut without copying.
+// removals only matter before the first '?' or '#', so the usual URL (a scheme, then no other
+// "://" before its query) is cut in place.
 func domainOf(u string) string {
-	pre := u
-	if i := strings.IndexAny(u, "?#"); i >= 0 {
-		pre = u[:i]
-	}
-	rest := u
-	switch n := strings.Count(pre, "://"); {
-	case n == 0:
-	case n == 1 && strings.HasPrefix(u, "https://"):
+	var rest string
+	switch {
+	case strings.HasPrefix(u, "https://"):
 		rest = u[len("https://"):]
-	case n == 1 && strings.HasPrefix(u, "http://"):
+	case strings.HasPrefix(u, "http://"):
 		rest = u[len("http://"):]
 	default:
+		return domainOfAny(u)
+	}
+	host := rest[:indexHostEnd(rest)]
+	tail := rest[len(host):]
+	if strings.Contains(tail[:indexQueryOrFragment(tail)], "://") {
+		return domainOfAny(u)
+	}
+	return host
+}
+
+// domainOfAny is domainOf for any text: Python's replacements, done only when a "://" before
+// the query could be affected.
+func domainOfAny(u string) string {
+	rest := u
+	if strings.Contains(u[:indexQueryOrFragment(u)], "://") {
 		rest = strings.ReplaceAll(strings.ReplaceAll(u, "http://", ""), "https://", "")
 	}
-	if i := strings.IndexAny(rest, "?#/:"); i >= 0 {
-		return rest[:i]
+	return rest[:indexHostEnd(rest)]
+}
+
+// indexHostEnd is the index of the first '?', '#', '/' or ':' in s, or len(s).
+func indexHostEnd(s string) int {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '?', '#', '/', ':':
+			return i
+		}
 	}
-	return rest
+	return len(s)
+}
+
+// indexQueryOrFragment is the index of the first '?' or '#' in u, or len(u).
+func indexQueryOrFragment(u string) int {
+	end := len(u)
+	if i := strings.IndexByte(u, '?'); i >= 0 {
+		end = i
+	}
+	if i := strings.IndexByte(u[:end], '#'); i >= 0 {
+		end = i
+	}
+	return end
 }
 
 // pathOf is the Path branch of Python's isRuleMatch: the text after the first occurrence of the
 // domain (and after a port), up to '#' or '?'; "/" when that is empty.
-func pathOf(u string) string {
-	d := domainOf(u)
+func pathOf(u string) string { return pathAfter(u, domainOf(u)) }
+
+// pathAfter is pathOf for a URL whose domain d is already known.
+func pathAfter(u, d string) string {
 	var comp string
 	if i := strings.Index(u, d); i >= 0 {
 		comp = u[i+len(d):]
@@ -483,52 +534,72 @@ func queryOf(u string) string {
 }
 
 // equalRule is Python's `comp == test` after lower-casing both when the rule is not case
-// sensitive (value is already lower-cased). ASCII text is compared without copying it.
+// sensitive (value is already lower-cased). ASCII text is compared in place; text with other
+// bytes is lower-cased as Python does, which can change its length.
 func equalRule(comp, value string, caseSensitive bool) bool {
 	if caseSensitive {
 		return comp == value
 	}
-	if !isASCII(comp) {
-		return strings.ToLower(comp) == value
-	}
 	if len(comp) != len(value) {
-		return false
+		return !isASCII(comp) && strings.ToLower(comp) == value
 	}
 	for i := 0; i < len(comp); i++ {
-		if lowerASCII(comp[i]) != value[i] {
-			return false
+		c := comp[i]
+		if c >= 0x80 {
+			return strings.ToLower(comp) == value
+		}
+		if lowerASCII(c) != value[i] {
+			return false // the text before i is ASCII, so lower-casing keeps this byte here
 		}
 	}
 	return true
 }
 
-// indexRule is Python's `comp.find(test)` after lower-casing both when the rule is not case
-// sensitive (value is already lower-cased).
-func indexRule(comp, value string, caseSensitive bool) int {
+// containsRule is Python's `comp.find(test) != -1` after lower-casing both when the rule is
+// not case sensitive (value is already lower-cased). A match of value in comp with ASCII
+// letters folded is a match in the lower-cased comp (lower-casing maps each character on its
+// own); only when there is none and comp has other bytes, whose lower case could match, is a
+// lower-cased copy searched.
+func containsRule(comp, value string, caseSensitive bool) bool {
 	if caseSensitive {
-		return strings.Index(comp, value)
+		return strings.Contains(comp, value)
 	}
-	if !isASCII(comp) {
-		return strings.Index(strings.ToLower(comp), value)
+	if value == "" {
+		return true
 	}
-	n := len(value)
-	if n == 0 {
-		return 0
+	if containsFoldASCII(comp, value) {
+		return true
 	}
-	first := value[0]
+	return !isASCII(comp) && strings.Contains(strings.ToLower(comp), value)
+}
+
+// containsFoldASCII reports whether comp, with its ASCII upper-case letters lowered, holds
+// value. When value starts with a byte that is not a letter, candidates are found with
+// strings.IndexByte.
+func containsFoldASCII(comp, value string) bool {
+	first, n := value[0], len(value)
+	letter := 'a' <= first && first <= 'z'
 	for i := 0; i+n <= len(comp); i++ {
-		if lowerASCII(comp[i]) != first {
-			continue
+		if letter {
+			if lowerASCII(comp[i]) != first {
+				continue
+			}
+		} else {
+			j := strings.IndexByte(comp[i:len(comp)-n+1], first)
+			if j < 0 {
+				return false
+			}
+			i += j
 		}
 		j := 1
 		for j < n && lowerASCII(comp[i+j]) == value[j] {
 			j++
 		}
 		if j == n {
-			return i
+			return true
 		}
 	}
-	return -1
+	return false
 }
 
 func isASCII(s string) bool {
@@ -720,14 +791,24 @@ func (a *Adapter) parseSettings() error {
 
 // markPassed is Python's `self.passedQueues[name] = True`.
 func (a *Adapter) markPassed(name string) {
-	if !a.isMarked(name) {
-		a.passedQueues = append(a.passedQueues, name)
+	switch {
+	case a.isMarked(name):
+	case a.passedCount < len(a.passedQueues):
+		a.passedQueues[a.passedCount] = name
+		a.passedCount++
+	default:
+		a.passedMore = append(a.passedMore, name)
 	}
 }
 
 // isMarked is Python's `name in self.passedQueues`.
 func (a *Adapter) isMarked(name string) bool {
-	for _, n := range a.passedQueues {
+	for _, n := range a.passedQueues[:a.passedCount] {
+		if n == name {
+			return true
+		}
+	}
+	for _, n := range a.passedMore {
 		if n == name {
 			return true
 		}

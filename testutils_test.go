@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -111,25 +112,18 @@ func jsonResponse(status int, body string) *http.Response {
 	}
 }
 
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
+// clock is a settable test clock, safe for concurrent use without a lock.
+type clock struct{ nanos atomic.Int64 }
+
+func newClock(unix int64) *clock {
+	c := &clock{}
+	c.nanos.Store(unix * int64(time.Second))
+	return c
 }
 
-func newClock(unix int64) *clock { return &clock{now: time.Unix(unix, 0)} }
+func (c *clock) Now() time.Time { return time.Unix(0, c.nanos.Load()) }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func (c *clock) Advance(d time.Duration) { c.nanos.Add(int64(d)) }
 
 // sleeps records each pause instead of waiting.
 type sleeps struct {
