@@ -443,6 +443,9 @@ func (st *settingsStore) refreshOnce() bool {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadTimeout)
 	defer cancel()
+	if err := os.MkdirAll(filepath.Dir(st.file), 0o700); err != nil {
+		g.log.Warn("queuefair: cannot create the settings cache folder; settings stay in memory", "error", err)
+	}
 	release, adopted := st.acquireLock(ctx)
 	defer release()
 	if adopted { // another process downloaded while we waited

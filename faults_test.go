@@ -1,0 +1,373 @@
+package queuefair
+
+// Fault injection against real servers: the Queue-Fair files and adapter servers are httptest
+// TLS servers that misbehave in the ways a sale day brings. Each fault must let the page run
+// within ReadTimeout plus a margin, keep the last good settings, be retried later, and leave no
+// goroutine behind.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const (
+	faultTimeout = 300 * time.Millisecond // ReadTimeout in these tests
+	faultMargin  = time.Second            // scheduling slack, generous for -race on a busy machine
+)
+
+// fault is a misbehaving handler; release ends any wait it is in.
+type fault func(w http.ResponseWriter, r *http.Request, release <-chan struct{})
+
+var faults = map[string]fault{
+	"404": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) { http.NotFound(w, nil) },
+	"500": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) { w.WriteHeader(500) },
+	"garbage JSON": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
+		io.WriteString(w, `{"queues":[{"name":`)
+	},
+	"truncated body": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
+		w.Header().Set("Content-Length", "5000")
+		io.WriteString(w, `{"queues":[`)
+	},
+	"50 MB body": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
+		chunk := []byte(`{"queues":[],"pad":"` + strings.Repeat("x", 1<<20))
+		for i := 0; i < 50; i++ {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			chunk = chunk[len(chunk)-1<<20:]
+		}
+	},
+	"hangs": func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	},
+	"drips a byte a second": func(w http.ResponseWriter, r *http.Request, release <-chan struct{}) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(200)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for _, c := range []byte(`{"queues":[]}`) {
+			w.Write([]byte{c})
+			w.(http.Flusher).Flush()
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			case <-release:
+				return
+			}
+		}
+	},
+	"resets the connection": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := conn.(interface{ NetConn() net.Conn }); ok {
+			if tcp, ok := tc.NetConn().(*net.TCPConn); ok {
+				tcp.SetLinger(0) // close with RST
+			}
+		}
+		conn.Close()
+	},
+}
+
+// switchable is a TLS test server whose handler a test can swap, counting requests per path.
+type switchable struct {
+	srv     *httptest.Server
+	once    sync.Once
+	mu      sync.Mutex
+	h       http.HandlerFunc
+	hits    map[string]int
+	release chan struct{}
+}
+
+func newSwitchable(t *testing.T) *switchable {
+	s := &switchable{hits: map[string]int{}, release: make(chan struct{})}
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hits[r.URL.Path]++
+		h := s.h
+		s.mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(s.close)
+	return s
+}
+
+// close ends every wait a fault is in and shuts the server and its client's idle connections.
+func (s *switchable) close() {
+	s.once.Do(func() {
+		close(s.release)
+		s.srv.Client().CloseIdleConnections()
+		s.srv.Close()
+	})
+}
+
+func (s *switchable) host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
+
+func (s *switchable) set(h http.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h = h
+}
+
+func (s *switchable) setFault(f fault) {
+	s.set(func(w http.ResponseWriter, r *http.Request) { f(w, r, s.release) })
+}
+
+func (s *switchable) count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[path]
+}
+
+// serveSettings makes the server answer the settings file with body.
+func (s *switchable) serveSettings(body string) {
+	s.set(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+}
+
+const faultSettingsPath = "/shopco/a1b2c3d4-acct-secret/queue-fair-settings.json"
+
+// faultRig is a Gate whose files server is srv, with a short ReadTimeout.
+func faultRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
+	return newRig(t, func(c *Config) {
+		c.FilesServer = srv.host()
+		c.HTTPClient = srv.srv.Client()
+		c.ReadTimeout = faultTimeout
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+// noGoroutineLeak records the goroutine count and returns a check, run at the end of a test
+// after its servers have closed, that waits for the count to come back down.
+func noGoroutineLeak(t *testing.T) func() {
+	settle := func() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle()
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		n := runtime.NumGoroutine()
+		for n > before && time.Now().Before(deadline) {
+			settle()
+			n = runtime.NumGoroutine()
+		}
+		if n > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
+	}
+}
+
+// timed runs one /checkout request and returns the settings version that answered it and how
+// long it took.
+func (r *rig) timed(t *testing.T) (int, time.Duration) {
+	start := time.Now()
+	v := r.servedVersion(t)
+	return v, time.Since(start)
+}
+
+func TestRemoteFaultsSettings(t *testing.T) {
+	for name, f := range faults {
+		t.Run(name, func(t *testing.T) {
+			leak := noGoroutineLeak(t)
+			func() {
+				files := newSwitchable(t)
+				defer files.close()
+				r := faultRig(t, files, nil)
+
+				// At start-up, with nothing cached: the page runs within ReadTimeout.
+				files.setFault(f)
+				v, took := r.timed(t)
+				mustEqual(t, "first request with no settings", v, 0)
+				if took > faultTimeout+faultMargin {
+					t.Errorf("first request took %v", took)
+				}
+
+				// Good settings arrive once the back-off has passed.
+				files.serveSettings(simpleSettings(1))
+				r.clock.Advance(retryAfterFailure)
+				mustEqual(t, "recovered", r.servedVersion(t), 1)
+
+				// They expire and the refresh meets the fault: no request waits for it.
+				files.setFault(f)
+				r.clock.Advance(6 * time.Minute)
+				v, took = r.timed(t)
+				mustEqual(t, "stale settings served", v, 1)
+				if took > faultTimeout/2 {
+					t.Errorf("a request waited %v for the refresh", took)
+				}
+				start := time.Now()
+				r.gate.store.inFlight.Wait()
+				if refresh := time.Since(start); refresh > faultTimeout+faultMargin {
+					t.Errorf("the failed refresh took %v", refresh)
+				}
+				mustEqual(t, "last good settings kept", r.servedVersion(t), 1)
+				downloads := files.count(faultSettingsPath)
+
+				// A later request retries, after the back-off, and gets the new settings.
+				files.serveSettings(simpleSettings(2))
+				r.clock.Advance(retryAfterFailure)
+				r.servedVersion(t)
+				r.gate.store.inFlight.Wait()
+				mustEqual(t, "retried", r.servedVersion(t), 2)
+				mustEqual(t, "downloads", files.count(faultSettingsPath), downloads+1)
+				if !strings.Contains(r.logs.String(), "settings download failed") {
+					t.Errorf("no log says why:\n%s", r.logs.String())
+				}
+			}()
+			leak()
+		})
+	}
+}
+
+func TestRemoteFaultsAdapter(t *testing.T) {
+	for name, f := range faults {
+		t.Run(name, func(t *testing.T) {
+			leak := noGoroutineLeak(t)
+			func() {
+				adapter := newSwitchable(t)
+				defer adapter.close()
+				r := newRig(t, func(c *Config) { c.HTTPClient = adapter.srv.Client(); c.ReadTimeout = faultTimeout })
+				r.stub = nil
+				settings := settingsJSON(queueJSON("a", "", `,"adapterServer":"`+adapter.host()+`"`), queueJSON("b", "", `,"adapterServer":"`+adapter.host()+`"`))
+				if err := r.gate.store.writeFile([]byte(settings), r.clock.Now()); err != nil {
+					t.Fatal(err)
+				}
+				adapter.setFault(f)
+				start := time.Now()
+				ok, calls := r.run(checkoutURL, nil)
+				took := time.Since(start)
+				mustEqual(t, "page runs", ok, true)
+				if len(calls) != 0 {
+					t.Errorf("calls %v", calls)
+				}
+				if took > faultTimeout+faultMargin {
+					t.Errorf("request took %v", took)
+				}
+				mustEqual(t, "queue b not consulted after a's failure", adapter.count("/adapter/b"), 0)
+				mustEqual(t, "consulted", adapter.count("/adapter/a"), 1)
+
+				// The next request asks again, and a good answer works.
+				adapter.set(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprintf(w, `{"action":"SendToQueue","location":"https://q.example/%s"}`, strings.TrimPrefix(r.URL.Path, "/adapter/"))
+				})
+				ok, _ = r.run(checkoutURL, nil)
+				mustEqual(t, "queued once the adapter answers", ok, false)
+				mustEqual(t, "asked again", adapter.count("/adapter/a"), 2)
+				if !strings.Contains(r.logs.String(), "adapter server") {
+					t.Errorf("no log says why:\n%s", r.logs.String())
+				}
+			}()
+			leak()
+		})
+	}
+}
+
+// TestStaleSettingsNeverWait is the sale-day case: settings expire while the files server
+// hangs, and a thousand visitors arrive. None waits for the refresh, and there is one download.
+func TestStaleSettingsNeverWait(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := faultRig(t, files, func(c *Config) { c.ReadTimeout = 10 * time.Second })
+	files.serveSettings(simpleSettings(1))
+	mustEqual(t, "loaded", r.servedVersion(t), 1)
+
+	hung := make(chan struct{})
+	files.set(func(w http.ResponseWriter, req *http.Request) {
+		<-hung
+		io.WriteString(w, simpleSettings(2))
+	})
+	r.clock.Advance(6 * time.Minute)
+
+	const visitors = 1000
+	var slowest atomic.Int64
+	var wrong atomic.Int32
+	var wg sync.WaitGroup
+	for i := 0; i < visitors; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			start := time.Now()
+			ok, calls := r.run(checkoutURL, nil)
+			took := int64(time.Since(start))
+			for {
+				old := slowest.Load()
+				if took <= old || slowest.CompareAndSwap(old, took) {
+					break
+				}
+			}
+			if ok || !strings.HasPrefix(calls[len(calls)-1].Location, "https://v1.example") {
+				wrong.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(hung)
+	r.gate.store.inFlight.Wait()
+	t.Logf("slowest of %d requests during a hung refresh: %v", visitors, time.Duration(slowest.Load()))
+	if d := time.Duration(slowest.Load()); d > 500*time.Millisecond {
+		t.Errorf("slowest request took %v: some request waited for the refresh", d)
+	}
+	mustEqual(t, "requests not served the stale settings", wrong.Load(), int32(0))
+	mustEqual(t, "downloads", files.count(faultSettingsPath), 2)
+	mustEqual(t, "refreshed", r.servedVersion(t), 2)
+}
+
+// TestThousandFirstRequestsOneDownload: at start-up, 1,000 concurrent requests share one
+// download.
+func TestThousandFirstRequestsOneDownload(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := faultRig(t, files, func(c *Config) { c.ReadTimeout = 10 * time.Second })
+	gate := make(chan struct{})
+	files.set(func(w http.ResponseWriter, req *http.Request) {
+		<-gate
+		io.WriteString(w, simpleSettings(1))
+	})
+	var wg sync.WaitGroup
+	var ran atomic.Int32
+	for i := 0; i < 1000; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := r.run(checkoutURL, nil); ok {
+				ran.Add(1)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond) // let them pile up on the one download
+	close(gate)
+	wg.Wait()
+	mustEqual(t, "downloads", files.count(faultSettingsPath), 1)
+	mustEqual(t, "requests that missed the settings", ran.Load(), int32(0))
+}
+
+func TestMissingCacheFolderIsCreated(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := faultRig(t, files, nil)
+	r.gate.store.file = strings.Replace(r.gate.store.file, r.dir, r.dir+"/new/cache", 1)
+	r.gate.store.lock = strings.Replace(r.gate.store.lock, r.dir, r.dir+"/new/cache", 1)
+	files.serveSettings(simpleSettings(1))
+	mustEqual(t, "served", r.servedVersion(t), 1)
+	if _, _, err := r.gate.store.readFile(); err != nil {
+		t.Errorf("cache file not written in the new folder: %v", err)
+	}
+}
