@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -173,22 +174,30 @@ func FuzzIsContinue(f *testing.F) {
 		for k, c := range v.Request.Cookies {
 			cookies += k + "=" + c + "\n"
 		}
-		f.Add(v.Request.URL, v.Request.UserAgent, cookies, string(v.Settings), answer, v.Config.AdapterMode == "simple")
+		f.Add(v.Request.URL, v.Request.UserAgent, cookies, string(v.Settings), answer, v.Config.AdapterMode == "simple", string(v.Config.Debug) == "true")
 	})
-	f.Fuzz(func(t *testing.T, u, ua, cookies, settings, answer string, simple bool) {
-		r := newRig(t, func(c *Config) {
-			if simple {
-				c.AdapterMode = ModeSimple
-			}
-		})
-		r.stub.json(testSettings, settings)
-		// Every adapter URL gets the fuzzed answer.
-		r.gate.client.Transport = roundTripFunc(func(req *http.Request) (*http.Response, error) {
+	f.Fuzz(func(t *testing.T, u, ua, cookies, settings, answer string, simple, debug bool) {
+		cfg := NewConfig(testAccount, testSecret)
+		if simple {
+			cfg.AdapterMode = ModeSimple
+		}
+		cfg.Debug = debug
+		cfg.Now = newClock(testNow).Now
+		cfg.Sleep = func(context.Context, time.Duration) {}
+		cfg.Logger = discardLogger()
+		cfg.SettingsFileCacheLocation = "/dev/null/queuefair" // no disk: its faults have their own tests
+		// The settings URL gets the fuzzed settings; every adapter URL the fuzzed answer.
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
 			if req.URL.String() == testSettings {
 				return jsonResponse(200, settings), nil
 			}
 			return jsonResponse(200, answer), nil
-		})
+		})}
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.store.inFlight.Wait()
 		jar := map[string]string{}
 		for _, line := range strings.Split(cookies, "\n") {
 			if k, v, ok := strings.Cut(line, "="); ok {
@@ -196,11 +205,14 @@ func FuzzIsContinue(f *testing.F) {
 			}
 		}
 		rec := newRecorder(jar)
-		cont := r.gate.NewAdapter(rec, u, ua, testIP, "").IsContinue(context.Background())
+		cont := g.NewAdapter(rec, u, ua, testIP, "").IsContinue(context.Background())
 		redirects := 0
 		for _, c := range rec.calls {
 			if c.Op == "redirect" {
 				redirects++
+				if !allowedRedirect(c.Location, u, settings, answer) {
+					t.Fatalf("redirect to %q: not a queue server, the adapter's location or the request's own URL", c.Location)
+				}
 			}
 		}
 		if redirects > 1 || (redirects == 1) == cont {
@@ -213,3 +225,23 @@ func FuzzIsContinue(f *testing.F) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// allowedRedirect reports whether loc goes where the adapter may send a visitor: a queue server
+// named in the settings, the location in the adapter server's answer, or the requested URL
+// itself (cut short by the strip redirect).
+func allowedRedirect(loc, requested, settings, answer string) bool {
+	if strings.HasPrefix(requested, loc) {
+		return true
+	}
+	if s, err := compileSettings([]byte(settings)); err == nil {
+		for _, q := range s.queues {
+			if strings.HasPrefix(loc, "https://"+q.queueServer+"/") {
+				return true
+			}
+		}
+	}
+	if r, err := parseAdapterResult([]byte(answer)); err == nil && r.hasLocation {
+		return strings.HasPrefix(loc, r.location+"?")
+	}
+	return false
+}

@@ -1,0 +1,225 @@
+package queuefair
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestHashesComparedInConstantTime reads the source: the only comparison of a computed hash
+// with the visitor's is constantTimeEqual, whose loop never returns early, and the validation
+// functions compare no hash with == or !=.
+func TestHashesComparedInConstantTime(t *testing.T) {
+	fset := token.NewFileSet()
+	funcs := map[string]*ast.FuncDecl{}
+	for _, file := range []string{"hash.go", "queuefair.go"} {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				funcs[fd.Name.Name] = fd
+			}
+		}
+	}
+	calls := func(fd *ast.FuncDecl, name string) bool {
+		found := false
+		ast.Inspect(fd, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok {
+				if id, ok := c.Fun.(*ast.Ident); ok && id.Name == name {
+					found = true
+				}
+				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == name {
+					found = true
+				}
+			}
+			return true
+		})
+		return found
+	}
+	if !calls(funcs["matches"], "constantTimeEqual") {
+		t.Error("signer.matches does not compare with constantTimeEqual")
+	}
+	if !calls(funcs["constantTimeEqual"], "ConstantTimeByteEq") {
+		t.Error("constantTimeEqual does not end in subtle.ConstantTimeByteEq")
+	}
+	ast.Inspect(funcs["constantTimeEqual"], func(n ast.Node) bool {
+		if loop, ok := n.(*ast.ForStmt); ok {
+			ast.Inspect(loop.Body, func(n ast.Node) bool {
+				if _, ok := n.(*ast.ReturnStmt); ok {
+					t.Errorf("constantTimeEqual returns from inside its loop at %v", fset.Position(n.Pos()))
+				}
+				return true
+			})
+		}
+		return true
+	})
+	for _, name := range []string{"validateQuery", "validateCookie", "matches"} {
+		ast.Inspect(funcs[name], func(n ast.Node) bool {
+			if b, ok := n.(*ast.BinaryExpr); ok && (b.Op == token.EQL || b.Op == token.NEQ) {
+				for _, side := range []ast.Expr{b.X, b.Y} {
+					if id, ok := side.(*ast.Ident); ok && strings.Contains(strings.ToLower(id.Name), "hash") {
+						t.Errorf("%s compares %s with %s at %v", name, id.Name, b.Op, fset.Position(b.Pos()))
+					}
+				}
+			}
+			return true
+		})
+	}
+}
+
+// TestUIDCannotInjectParameters: a uid cookie built to add a spoofed ipaddress (and a second
+// uid) to the adapter-server request adds nothing.
+func TestUIDCannotInjectParameters(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	r.run(checkoutURL, map[string]string{"QueueFair-Store-shopco": "u=x&ipaddress=6.6.6.6&uid=y#z"})
+	fetched := r.stub.urls()
+	if len(fetched) != 2 {
+		t.Fatalf("fetched %q", fetched)
+	}
+	u, err := url.Parse(fetched[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	if len(q["ipaddress"]) != 1 || q.Get("ipaddress") != testIP {
+		t.Errorf("ipaddress = %q, want only %q", q["ipaddress"], testIP)
+	}
+	if len(q["uid"]) != 1 || q.Get("uid") != "x&ipaddress=6.6.6.6&uid=y#z" {
+		t.Errorf("uid = %q", q["uid"])
+	}
+	if u.Fragment != "" {
+		t.Errorf("fragment %q smuggled in", u.Fragment)
+	}
+}
+
+// TestNoNewlineReachesAHeader: CR and LF in the requested URL, in the uid cookie and in the
+// adapter server's answer never reach a response header through the net/http Service.
+func TestNoNewlineReachesAHeader(t *testing.T) {
+	evil := "\r\nSet-Cookie: evil=1\r\n"
+	jsonEvil := strings.NewReplacer("\r", `\r`, "\n", `\n`).Replace(evil)
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	r.stub.json("https://adapter.queue-fair.net/adapter/q?ipaddress=203.0.113.7&uid=u%0D%0Ax&identifier="+urlencode(testUA),
+		`{"uid":"u\r\nx","cookieSeconds":60,"action":"SendToQueue","location":"https://q.example/q`+jsonEvil+`"}`)
+	w := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/checkout", nil)
+	req.Header["Cookie"] = []string{"QueueFair-Store-shopco=u:u\r\nx"}
+	svc := NewHTTPService(w, req, true)
+	ok := r.gate.NewAdapter(svc, "https://shop.example.com/checkout"+evil, testUA, testIP, "").IsContinue(context.Background())
+	mustEqual(t, "redirected", ok, false)
+	if len(w.Header()["Location"]) != 1 {
+		t.Fatalf("Location headers %q", w.Header()["Location"])
+	}
+	for name, values := range w.Header() {
+		for _, v := range values {
+			if strings.ContainsAny(v, "\r\n") {
+				t.Errorf("header %s holds a newline: %q", name, v)
+			}
+			if name == "Set-Cookie" && strings.HasPrefix(v, "evil") {
+				t.Errorf("an injected cookie was set: %q", v)
+			}
+		}
+	}
+}
+
+// TestCookieValuesAreTheValidatedStrings: the Passed Cookie the adapter sets is, byte for
+// byte, the Passed String it validated or the validation the adapter server signed, and it
+// validates as a cookie on the next request.
+func TestCookieValuesAreTheValidatedStrings(t *testing.T) {
+	pass := passToken("sec-q", testUA, "q", testNow)
+	t.Run("from a Passed String", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.StripPassedString = false })
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		u := checkoutURL + "?x=1&" + pass + "&utm=mail"
+		_, calls := r.run(u, nil)
+		if len(calls) != 2 || calls[1].Value != u[strings.Index(u, "qfqid"):] {
+			t.Fatalf("calls %v", calls)
+		}
+		ok, _ := r.run(checkoutURL, map[string]string{"QueueFair-Pass-q": calls[1].Value})
+		mustEqual(t, "the cookie validates", ok, true)
+	})
+	t.Run("from the adapter server", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.stub.json(adapterURL("q"), `{"action":"SafeGuard","queue":"q","validation":"`+url.QueryEscape(pass)+`"}`)
+		_, calls := r.run(checkoutURL, nil)
+		if len(calls) != 2 || calls[1].Value != pass {
+			t.Fatalf("calls %v", calls)
+		}
+	})
+	t.Run("nothing set from an invalid pass", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		_, calls := r.run(checkoutURL+"?"+strings.Replace(pass, "qfa=shopco", "qfa=other", 1), nil)
+		for _, c := range calls {
+			if c.Op == "setCookie" && c.LifetimeSeconds > 0 {
+				t.Errorf("set %v from an invalid Passed String", c)
+			}
+		}
+	})
+	t.Run("on the wire", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.StripPassedString = false })
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.gate.now = r.clock.Now
+		s := site(t, r.gate, true)
+		resp := get(t, s.Client(), s.URL+"/checkout?"+pass)
+		if c := cookieNamed(resp, "QueueFair-Pass-q"); c == nil || c.Value != pass {
+			t.Errorf("Set-Cookie %q, want the value %q", resp.Header["Set-Cookie"], pass)
+		}
+	})
+}
+
+// TestLogsNeverHoldSecretsOnAnyPath runs debug-logged requests down every path that logs and
+// searches the log for the account secret and the queue secrets.
+func TestLogsNeverHoldSecretsOnAnyPath(t *testing.T) {
+	const accountSecret, queueSecret = "acct-SECRET-5f2e", "queue-SECRET-9d1c"
+	queue := strings.Replace(queueJSON("q", "", ""), `"secret":"sec-q"`, `"secret":"`+queueSecret+`"`, 1)
+	good := passToken(queueSecret, testUA, "q", testNow)
+	bad := passToken("wrong", testUA, "q", testNow)
+	requests := []struct {
+		url     string
+		cookies map[string]string
+	}{
+		{checkoutURL, nil},
+		{checkoutURL + "?" + good, nil},
+		{checkoutURL + "?" + bad, nil},
+		{checkoutURL + "?" + bad, map[string]string{"QueueFair-Pass-q": bad}},
+		{checkoutURL, map[string]string{"QueueFair-Pass-q": good}},
+		{checkoutURL, map[string]string{"QueueFair-Pass-q": bad, "QueueFair-Store-shopco": "u:1"}},
+	}
+	for _, answer := range []string{"", `{"action":"SafeGuard","queue":"q","validation":"` + url.QueryEscape(good) + `"}`, `nonsense`} {
+		for _, settingsOK := range []bool{true, false} {
+			r := newRig(t, func(c *Config) { c.Debug = true; c.AccountSecret = accountSecret })
+			settingsURL := strings.Replace(testSettings, testSecret, accountSecret, 1)
+			if settingsOK {
+				r.stub.json(settingsURL, settingsJSON(queue))
+			} else {
+				r.stub.handle(settingsURL, func(*http.Request) (*http.Response, error) { return jsonResponse(500, "no"), nil })
+			}
+			if answer != "" {
+				r.stub.json(adapterURL("q"), answer)
+			}
+			for _, req := range requests {
+				r.gate.NewAdapter(newRecorder(req.cookies), req.url, testUA, testIP, "").IsContinue(context.Background())
+			}
+			logs := r.logs.String()
+			if !strings.Contains(logs, "level=DEBUG") {
+				t.Fatal("nothing was logged")
+			}
+			for _, secret := range []string{accountSecret, queueSecret} {
+				if strings.Contains(logs, secret) {
+					t.Errorf("the log holds %q:\n%s", secret, logs)
+				}
+			}
+		}
+	}
+}
