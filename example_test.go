@@ -86,8 +86,11 @@ func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // sign makes a Passed String for a visitor's User-Agent, signed with the queue secret.
-func sign(userAgent, passType string) string {
-	body := fmt.Sprintf("qfqid=demo-qid&qfts=%d&qfa=%s&qfq=%s&qfpt=%s&", time.Now().Unix(), demoAccount, demoQueue, passType)
+func sign(userAgent, passType string) string { return signAt(userAgent, passType, time.Now()) }
+
+// signAt is sign with the timestamp of at.
+func signAt(userAgent, passType string, at time.Time) string {
+	body := fmt.Sprintf("qfqid=demo-qid&qfts=%d&qfa=%s&qfq=%s&qfpt=%s&", at.Unix(), demoAccount, demoQueue, passType)
 	m := hmac.New(sha256.New, []byte(demoQueueSecret))
 	m.Write([]byte(userAgent + body))
 	return body + "qfh=" + hex.EncodeToString(m.Sum(nil))
