@@ -81,6 +81,10 @@ func FuzzComponents(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, u, needle string) {
 		d, p, q := domainOf(u), pathOf(u), queryOf(u)
+		a := Adapter{requestedURL: u}
+		if a.parts(); a.domain != d || a.path != p || a.query != q {
+			t.Fatalf("cutParts(%q) = %q %q %q; step by step %q %q %q", u, a.domain, a.path, a.query, d, p, q)
+		}
 		if strings.ContainsAny(d, "?#/:") {
 			t.Fatalf("domain %q of %q holds a delimiter", d, u)
 		}

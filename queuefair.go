@@ -430,11 +430,47 @@ func (a *Adapter) parts() *Adapter {
 	return a
 }
 
+// cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL. The
+// usual shape (a scheme, a host, no port, no other "://" and no second copy of the host in the
+// scheme) is cut in one pass; anything else goes through domainOf and pathAfter, which follow
+// Python step by step. FuzzComponents holds the two to the same answers.
 func (a *Adapter) cutParts() {
-	a.domain = domainOf(a.requestedURL)
-	a.path = pathAfter(a.requestedURL, a.domain)
-	a.query = queryOf(a.requestedURL)
+	u := a.requestedURL
+	a.query = queryOf(u)
 	a.haveParts = true
+	off := 0
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		off = len("https://")
+	case strings.HasPrefix(u, "http://"):
+		off = len("http://")
+	}
+	if off > 0 {
+		rest := u[off:]
+		host := rest[:indexHostEnd(rest)]
+		tail := rest[len(host):]
+		pre := tail[:indexQueryOrFragment(tail)]
+		if host != "" && !strings.HasPrefix(tail, ":") && !strings.Contains(pre, "://") && !hostInScheme(u, off, host) {
+			a.domain, a.path = host, pre
+			if pre == "" {
+				a.path = "/"
+			}
+			return
+		}
+	}
+	a.domain = domainOf(u)
+	a.path = pathAfter(u, a.domain)
+}
+
+// hostInScheme reports whether host also occurs starting in the first off bytes of u (its
+// scheme), where Python's url.find(domain) would find it first (as in "https://h/x").
+func hostInScheme(u string, off int, host string) bool {
+	for j := 0; j < off; j++ {
+		if u[j] == host[0] && strings.HasPrefix(u[j:], host) {
+			return true
+		}
+	}
+	return false
 }
 
 // domainOf is the Domain branch of Python's isRuleMatch: every "http://" and then every
@@ -556,40 +592,26 @@ func equalRule(comp, value string, caseSensitive bool) bool {
 }
 
 // containsRule is Python's `comp.find(test) != -1` after lower-casing both when the rule is
-// not case sensitive (value is already lower-cased). A match of value in comp with ASCII
-// letters folded is a match in the lower-cased comp (lower-casing maps each character on its
-// own); only when there is none and comp has other bytes, whose lower case could match, is a
-// lower-cased copy searched.
+// not case sensitive (value is already lower-cased). One pass compares with ASCII letters
+// folded: such a match is a match in the lower-cased comp (lower-casing maps each character on
+// its own). Only when there is none and comp has non-ASCII bytes, whose lower case could match,
+// is a lower-cased copy searched.
 func containsRule(comp, value string, caseSensitive bool) bool {
 	if caseSensitive {
 		return strings.Contains(comp, value)
 	}
-	if value == "" {
+	n := len(value)
+	if n == 0 {
 		return true
 	}
-	if containsFoldASCII(comp, value) {
-		return true
-	}
-	return !isASCII(comp) && strings.Contains(strings.ToLower(comp), value)
-}
-
-// containsFoldASCII reports whether comp, with its ASCII upper-case letters lowered, holds
-// value. When value starts with a byte that is not a letter, candidates are found with
-// strings.IndexByte.
-func containsFoldASCII(comp, value string) bool {
-	first, n := value[0], len(value)
-	letter := 'a' <= first && first <= 'z'
-	for i := 0; i+n <= len(comp); i++ {
-		if letter {
-			if lowerASCII(comp[i]) != first {
-				continue
-			}
-		} else {
-			j := strings.IndexByte(comp[i:len(comp)-n+1], first)
-			if j < 0 {
-				return false
-			}
-			i += j
+	first, ascii := value[0], true
+	for i := 0; i < len(comp); i++ {
+		c := comp[i]
+		if c >= 0x80 {
+			ascii = false
+		}
+		if i+n > len(comp) || lowerASCII(c) != first {
+			continue
 		}
 		j := 1
 		for j < n && lowerASCII(comp[i+j]) == value[j] {
@@ -599,7 +621,7 @@ func containsFoldASCII(comp, value string) bool {
 			return true
 		}
 	}
-	return false
+	return !ascii && strings.Contains(strings.ToLower(comp), value)
 }
 
 func isASCII(s string) bool {

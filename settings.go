@@ -316,10 +316,21 @@ type settingsStore struct {
 	inFlight sync.WaitGroup // refreshes under way, for tests
 }
 
-// loaded is one set of settings and the time they were downloaded.
+// loaded is one set of settings, the time they were downloaded, and the time (Unix
+// nanoseconds) until which requests use them without a refresh.
 type loaded struct {
-	s       *settings
-	fetched time.Time
+	s          *settings
+	fetched    time.Time
+	freshUntil int64
+}
+
+// newLoaded stamps settings fetched at t with their freshness deadline.
+func (st *settingsStore) newLoaded(s *settings, fetched time.Time) *loaded {
+	until := int64(math.MaxInt64) // lifetime -1: always fresh
+	if st.g.cfg.SettingsFileCacheLifetimeMinutes >= 0 {
+		until = fetched.Add(st.lifetime()).UnixNano()
+	}
+	return &loaded{s: s, fetched: fetched, freshUntil: until}
 }
 
 // flight is one refresh under way; done closes when it ends.
@@ -367,7 +378,7 @@ func (st *settingsStore) fresh(t, now time.Time) bool {
 func (st *settingsStore) get(ctx context.Context) *settings {
 	now := st.g.now()
 	l := st.cur.Load()
-	if l != nil && st.fresh(l.fetched, now) {
+	if l != nil && now.UnixNano() < l.freshUntil {
 		return l.s
 	}
 	f := st.startRefresh(now)
@@ -464,7 +475,7 @@ func (st *settingsStore) refreshOnce() bool {
 		return false
 	}
 	now := g.now()
-	st.cur.Store(&loaded{s: s, fetched: now})
+	st.cur.Store(st.newLoaded(s, now))
 	if g.cfg.Debug {
 		g.log.Debug("queuefair: downloaded settings", "queues", len(s.queues))
 	}
@@ -494,14 +505,14 @@ func (st *settingsStore) adoptFile() bool {
 	if l := st.cur.Load(); l != nil && !fetched.After(l.fetched) {
 		return false
 	}
-	st.cur.Store(&loaded{s: s, fetched: fetched})
+	st.cur.Store(st.newLoaded(s, fetched))
 	return true
 }
 
 // adoptAnyFile loads the cache file, however old, when memory has nothing.
 func (st *settingsStore) adoptAnyFile() {
 	if s, fetched, err := st.readFile(); err == nil {
-		st.cur.CompareAndSwap(nil, &loaded{s: s, fetched: fetched})
+		st.cur.CompareAndSwap(nil, st.newLoaded(s, fetched))
 	}
 }
 
