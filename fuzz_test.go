@@ -3,6 +3,7 @@ package queuefair
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -248,4 +249,44 @@ func allowedRedirect(loc, requested, settings, answer string) bool {
 		return strings.HasPrefix(loc, r.location+"?")
 	}
 	return false
+}
+
+// FuzzUIDCookie: whatever the visitor's uid cookie holds, the adapter-server request it makes
+// has exactly one ipaddress (the visitor's), one identifier, at most one uid, and that uid is
+// the cookie's text after its separator.
+func FuzzUIDCookie(f *testing.F) {
+	for _, s := range []string{"u:abc", "u=abc", "u=x&ipaddress=6.6.6.6", "nosep", "u:", ":", "u:a#b?c", "u:%zz+1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, cookie string) {
+		var got string
+		cfg := NewConfig(testAccount, testSecret)
+		cfg.Logger = discardLogger()
+		cfg.SettingsFileCacheLocation = "/dev/null/queuefair"
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
+			if req.URL.String() == testSettings {
+				return jsonResponse(200, settingsJSON(queueJSON("q", "", ""))), nil
+			}
+			got = req.URL.String()
+			return jsonResponse(200, `{}`), nil
+		})}
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := g.NewAdapter(newRecorder(map[string]string{"QueueFair-Store-shopco": cookie}), checkoutURL, testUA, testIP, "")
+		a.IsContinue(context.Background())
+		g.store.inFlight.Wait()
+		u, err := url.Parse(got)
+		if err != nil {
+			t.Fatalf("adapter URL %q does not parse: %v", got, err)
+		}
+		q := u.Query()
+		if len(q["ipaddress"]) != 1 || q.Get("ipaddress") != testIP || len(q["identifier"]) != 1 || len(q["uid"]) > 1 || u.Fragment != "" {
+			t.Fatalf("cookie %q changed the adapter request: %q", cookie, got)
+		}
+		if a.hasUID && q.Get("uid") != a.uid {
+			t.Fatalf("uid %q arrived as %q", a.uid, q.Get("uid"))
+		}
+	})
 }

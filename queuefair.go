@@ -854,7 +854,15 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		if q.queueServer == "" {
 			return abortf("queue %q has no queueServer", q.name)
 		}
-		loc := "https://" + q.queueServer + "/" + q.name + "?target=" + urlencode(a.requestedURL)
+		var b strings.Builder
+		b.Grow(len("https://") + len(q.queueServer) + len(q.name) + len("/?target=") + 3*len(a.requestedURL))
+		b.WriteString("https://")
+		b.WriteString(q.queueServer)
+		b.WriteString("/")
+		b.WriteString(q.name)
+		b.WriteString("?target=")
+		writeURLEncoded(&b, a.requestedURL)
+		loc := b.String()
 		loc = a.appendVariant(q, loc)
 		loc = a.appendExtra(q, loc)
 		a.redirect(loc, 0)
@@ -864,18 +872,19 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		return abortf("queue %q has no adapterServer", q.name)
 	}
 	var b strings.Builder
+	b.Grow(64 + len(q.adapterServer) + len(q.name) + 3*(len(a.remoteIPAddress)+len(a.uid)+len(a.userAgent)))
 	b.WriteString("https://")
 	b.WriteString(q.adapterServer)
 	b.WriteString("/adapter/")
 	b.WriteString(q.name)
 	b.WriteString("?ipaddress=")
-	b.WriteString(urlencode(a.remoteIPAddress))
+	writeURLEncoded(&b, a.remoteIPAddress)
 	if a.hasUID {
 		b.WriteString("&uid=")
-		b.WriteString(urlencode(a.uid))
+		writeURLEncoded(&b, a.uid)
 	}
 	b.WriteString("&identifier=")
-	b.WriteString(urlencode(processIdentifier(a.userAgent)))
+	writeURLEncoded(&b, processIdentifier(a.userAgent))
 	body, err := a.g.urlToJSON(a.ctx, b.String(), maxAdapterBytes)
 	if err != nil {
 		return abortf("adapter server: %v", err)
