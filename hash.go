@@ -16,18 +16,10 @@ import (
 	"unicode/utf8"
 )
 
-// hashHex is Python's QueueFairAdapter.hash: the lower-case hex HMAC-SHA256 of message keyed
-// with secret. The request path uses a queue's signer instead; this form serves tests and
-// one-off checks (the hybrid model's caller-supplied secret).
-func hashHex(secret, message string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(message))
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// signer has no Python counterpart: Python keys a new HMAC on every check. A signer keys its
-// HMACs once, when settings load, and hands them out through a pool, so a check costs one
-// HMAC of the message and no allocation. It is safe for concurrent use.
+// signer is Python's QueueFairAdapter.hash (the lower-case hex HMAC-SHA256 of a message keyed
+// with a queue secret), keyed once: Python keys a new HMAC on every check, a signer keys its
+// HMACs when settings load and hands them out through a pool, so a check costs one HMAC of the
+// message and no allocation. It is safe for concurrent use.
 type signer struct {
 	pool sync.Pool // of *macState
 }
@@ -93,16 +85,10 @@ func processIdentifier(ua string) string {
 	return ua[:i]
 }
 
-// queryValue is Python's urllib.parse.parse_qs(s)[key][0]: the first non-blank value of key
-// in the '&'-separated s, names and values decoded ('+' is a space, bad '%' escapes stay
-// text). ok is false when key has no non-blank value.
-func queryValue(s, key string) (value string, ok bool) {
-	value, ok, _, _ = queryValues(s, key, key)
-	return value, ok
-}
-
-// queryValues is queryValue for two keys in one pass over s (a signed pass is checked for
-// both qfh and qfts). With k1 == k2, v2 is the second value of that key.
+// queryValues is Python's urllib.parse.parse_qs(s)[k1][0] and [k2][0] in one pass over s (a
+// signed pass is checked for both qfh and qfts): the first non-blank value of each key in the
+// '&'-separated s, names and values decoded ('+' is a space, bad '%' escapes stay text). ok1
+// and ok2 are false for a key with no non-blank value. With k1 == k2, v2 is the second value.
 func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 	for s != "" {
 		field := s

@@ -50,11 +50,9 @@ type Adapter struct {
 	ctx               context.Context
 	service           Service
 	continuePage      bool
-	parsing           bool
 	settings          *settings
 	adapterResult     *adapterResult
 	adapterQueue      *queue
-	passedString      string
 	passedQueues      [4]string // names; a handful at most, so an array beats a map
 	passedCount       int
 	passedMore        []string // past four
@@ -308,7 +306,6 @@ func (a *Adapter) checkQueryString() error {
 		if a.d {
 			a.log("Passed String validated", "value", value)
 		}
-		a.passedString = value
 		lifetime, err := q.lifetimeSeconds()
 		if err != nil {
 			return err
@@ -528,11 +525,8 @@ func indexQueryOrFragment(u string) int {
 	return end
 }
 
-// pathOf is the Path branch of Python's isRuleMatch: the text after the first occurrence of the
-// domain (and after a port), up to '#' or '?'; "/" when that is empty.
-func pathOf(u string) string { return pathAfter(u, domainOf(u)) }
-
-// pathAfter is pathOf for a URL whose domain d is already known.
+// pathAfter is the Path branch of Python's isRuleMatch, for a URL whose domain d is known: the
+// text after the first occurrence of d (and after a port), up to '#' or '?'; "/" when empty.
 func pathAfter(u, d string) string {
 	var comp string
 	if i := strings.Index(u, d); i >= 0 {
@@ -778,7 +772,6 @@ func (a *Adapter) parseSettings() error {
 		}
 		return nil
 	}
-	a.parsing = true
 	for _, q := range a.settings.queues {
 		if a.isMarked(q.name) {
 			continue
@@ -807,7 +800,6 @@ func (a *Adapter) parseSettings() error {
 		}
 		a.markPassed(q.name)
 	}
-	a.parsing = false
 	return nil
 }
 

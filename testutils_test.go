@@ -3,6 +3,9 @@ package queuefair
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -237,6 +240,22 @@ func queueJSON(name string, rules string, extra string) string {
 func settingsJSON(queues ...string) string {
 	return `{"queues":[` + strings.Join(queues, ",") + `]}`
 }
+
+// hashHex is Python's QueueFairAdapter.hash written plainly, for signing test passes.
+func hashHex(secret, message string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(message))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// queryValue is parse_qs(s)[key][0], for tests.
+func queryValue(s, key string) (string, bool) {
+	v, ok, _, _ := queryValues(s, key, key)
+	return v, ok
+}
+
+// pathOf is Python's Path branch, step by step, for tests.
+func pathOf(u string) string { return pathAfter(u, domainOf(u)) }
 
 // passToken builds a signed pass (Passed String or Passed Cookie body) for queue q at ts.
 func passToken(secret, ua, q string, ts int64) string {
