@@ -251,9 +251,13 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 	return true
 }
 
-// nowSeconds is Python's time.time().
+// nowSeconds is Python's time.time(), on the Gate's clock.
 func (a *Adapter) nowSeconds() float64 {
-	return float64(a.g.now().UnixNano()) / 1e9
+	now := time.Now
+	if a.g != nil {
+		now = a.g.now
+	}
+	return float64(now().UnixNano()) / 1e9
 }
 
 // checkQueryString is Python's checkQueryString: look for a Passed String in the requested URL;
@@ -751,11 +755,14 @@ func (a *Adapter) Redirect(location string, sleep time.Duration) {
 
 func (a *Adapter) redirect(location string, sleep time.Duration) {
 	if sleep > 0 {
-		ctx := a.ctx
+		ctx, pause := a.ctx, sleepContext
 		if ctx == nil {
 			ctx = context.Background()
 		}
-		a.g.sleep(ctx, sleep)
+		if a.g != nil {
+			pause = a.g.sleep
+		}
+		pause(ctx, sleep)
 	}
 	a.checkAndAddCacheControl()
 	a.service.Redirect(location)
@@ -1075,6 +1082,9 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 		return true
 	}
 	if err := a.gotSettings(); err != nil {
+		if a.d {
+			a.log("the page runs unchecked", "error", err.Error())
+		}
 		a.g.warn("queuefair: the page runs unchecked", "error", err.Error())
 		return a.continuePage // true unless a redirect already went out
 	}

@@ -531,6 +531,10 @@ func TestIsContinueNeverPanics(t *testing.T) {
 	mustEqual(t, "continue", r.gate.NewAdapter(panicService{}, checkoutURL, testUA, testIP, "").IsContinue(context.Background()), true)
 	var nilGate *Gate
 	mustEqual(t, "nil gate", nilGate.NewAdapter(panicService{}, checkoutURL, "", "", "").IsContinue(context.Background()), true)
+	// An Adapter from a nil Gate still validates cookies and redirects (the hybrid model).
+	orphan := nilGate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
+	mustEqual(t, "nil gate cookie check", orphan.ValidateCookie("sec-q", 20, passToken("sec-q", testUA, "q", time.Now().Unix())), true)
+	orphan.Redirect("https://q.example/", time.Millisecond)
 	var nilAdapter *Adapter
 	mustEqual(t, "nil adapter", nilAdapter.IsContinue(context.Background()), true)
 	mustEqual(t, "nil gate Check", nilGate.Check(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil)), true)
