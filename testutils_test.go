@@ -200,6 +200,17 @@ const (
 // debug logger and a fresh cache folder; edit changes the Config first.
 func newRig(t testing.TB, edit func(*Config)) *rig {
 	t.Helper()
+	r, err := newRigOrError(t, edit)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return r
+}
+
+// newRigOrError is newRig for a Config that New may refuse: the rig then has a nil Gate, as
+// a program whose New failed would.
+func newRigOrError(t testing.TB, edit func(*Config)) (*rig, error) {
+	t.Helper()
 	r := &rig{stub: newStubTransport(), clock: newClock(testNow), sleeps: &sleeps{}, logs: &logBuffer{}, dir: t.TempDir()}
 	cfg := NewConfig(testAccount, testSecret)
 	cfg.HTTPClient = &http.Client{Transport: r.stub}
@@ -212,11 +223,11 @@ func newRig(t testing.TB, edit func(*Config)) *rig {
 	}
 	g, err := New(cfg)
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		return r, err
 	}
 	r.gate = g
 	t.Cleanup(g.store.inFlight.Wait)
-	return r
+	return r, nil
 }
 
 // run runs one request through a fresh Adapter and returns its decision and calls.
