@@ -102,6 +102,10 @@ func NewConfig(account, accountSecret string) Config {
 	}
 }
 
+// maxLifetimeMinutes caps the settings cache lifetime at a year, far below where minutes
+// overflow a time.Duration (and would read as "always stale").
+const maxLifetimeMinutes = 366 * 24 * 60
+
 // ErrConfig is wrapped by every error New returns for a bad Config.
 var ErrConfig = errors.New("queuefair: bad config")
 
@@ -132,6 +136,8 @@ func (c *Config) validate() error {
 		return bad("SettingsFileCacheLocation is empty (use \".\" for the working folder)")
 	case c.SettingsFileCacheLifetimeMinutes < -1:
 		return bad("SettingsFileCacheLifetimeMinutes must be -1, 0 or positive")
+	case c.SettingsFileCacheLifetimeMinutes > maxLifetimeMinutes:
+		return bad("SettingsFileCacheLifetimeMinutes is over a year; use -1 to never download")
 	case c.AdapterMode != ModeSafe && c.AdapterMode != ModeSimple:
 		return bad("AdapterMode %q is neither %q nor %q", c.AdapterMode, ModeSafe, ModeSimple)
 	case c.DebugIP != "" && net.ParseIP(c.DebugIP) == nil:

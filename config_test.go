@@ -43,6 +43,8 @@ func TestConfigValidate(t *testing.T) {
 		{"zero read timeout", func(c *Config) { c.ReadTimeout = 0 }, "ReadTimeout"},
 		{"no cache folder", func(c *Config) { c.SettingsFileCacheLocation = "" }, "SettingsFileCacheLocation"},
 		{"lifetime -2", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = -2 }, "SettingsFileCacheLifetimeMinutes"},
+		{"lifetime a year", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = maxLifetimeMinutes }, ""},
+		{"lifetime past a Duration", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 1e9 }, "over a year"},
 		{"bad mode", func(c *Config) { c.AdapterMode = "Safe" }, "AdapterMode"},
 		{"bad debug IP", func(c *Config) { c.DebugIP = "true" }, "DebugIP"},
 		{"trust without hops", func(c *Config) { c.TrustForwardedHeaders = true; c.ForwardedHops = 0 }, "ForwardedHops"},
