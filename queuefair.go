@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -327,6 +328,9 @@ func (a *Adapter) checkQueryString() error {
 func (q *queue) lifetimeSeconds() (int, error) {
 	if !q.lifetimeOK {
 		return 0, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
+	}
+	if q.lifetimeMinutes > math.MaxInt32/60 { // keep Max-Age within an int32 everywhere
+		return math.MaxInt32 / 60 * 60, nil
 	}
 	return q.lifetimeMinutes * 60, nil
 }
