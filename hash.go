@@ -10,7 +10,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"hash"
-	"net/url"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -211,8 +210,13 @@ func hasEscapes(s string, plus bool) bool {
 func urldecode(s string) string { return unquote(s, false) }
 
 // urlencode is Python's QueueFairAdapter.urlencode (urllib.parse.quote_plus): letters, digits
-// and "_.-~" kept, space as '+', every other byte as %XX. url.QueryEscape does exactly that.
-func urlencode(s string) string { return url.QueryEscape(s) }
+// and "_.-~" kept, space as '+', every other byte as %XX, exactly as url.QueryEscape does.
+func urlencode(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/2)
+	writeURLEncoded(&b, s)
+	return b.String()
+}
 
 // writeURLEncoded is urlencode written straight into b, so that a URL is built in one
 // allocation (TestWriteURLEncodedIsQueryEscape holds it to url.QueryEscape).

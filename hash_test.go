@@ -2,6 +2,7 @@ package queuefair
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -155,7 +156,8 @@ func TestWriteURLEncodedIsQueryEscape(t *testing.T) {
 	for _, in := range []string{"", "a b/c?d=e&f~g_h.i-j:ü", all.String(), testUA} {
 		var b strings.Builder
 		writeURLEncoded(&b, in)
-		mustEqual(t, "writeURLEncoded", b.String(), urlencode(in))
+		mustEqual(t, "writeURLEncoded", b.String(), url.QueryEscape(in))
+		mustEqual(t, "urlencode", urlencode(in), url.QueryEscape(in))
 	}
 }
 

@@ -435,36 +435,12 @@ func (a *Adapter) parts() *Adapter {
 	return a
 }
 
-// cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL. The
-// usual shape (a scheme, a host, no port, no other "://" and no second copy of the host in the
-// scheme) is cut in one pass; anything else goes through domainOf and pathAfter, which follow
-// Python step by step. FuzzComponents holds the two to the same answers.
+// cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL.
 func (a *Adapter) cutParts() {
-	u := a.requestedURL
-	a.query = queryOf(u)
+	a.domain = domainOf(a.requestedURL)
+	a.path = pathAfter(a.requestedURL, a.domain)
+	a.query = queryOf(a.requestedURL)
 	a.haveParts = true
-	off := 0
-	switch {
-	case strings.HasPrefix(u, "https://"):
-		off = len("https://")
-	case strings.HasPrefix(u, "http://"):
-		off = len("http://")
-	}
-	if off > 0 {
-		rest := u[off:]
-		host := rest[:indexHostEnd(rest)]
-		tail := rest[len(host):]
-		pre := tail[:indexQueryOrFragment(tail)]
-		if host != "" && !strings.HasPrefix(tail, ":") && !strings.Contains(pre, "://") && !hostInScheme(u, off, host) {
-			a.domain, a.path = host, pre
-			if pre == "" {
-				a.path = "/"
-			}
-			return
-		}
-	}
-	a.domain = domainOf(u)
-	a.path = pathAfter(u, a.domain)
 }
 
 // hostInScheme reports whether host also occurs starting in the first off bytes of u (its
@@ -483,21 +459,28 @@ func hostInScheme(u string, off int, host string) bool {
 // removals only matter before the first '?' or '#', so the usual URL (a scheme, then no other
 // "://" before its query) is cut in place.
 func domainOf(u string) string {
-	var rest string
-	switch {
-	case strings.HasPrefix(u, "https://"):
-		rest = u[len("https://"):]
-	case strings.HasPrefix(u, "http://"):
-		rest = u[len("http://"):]
-	default:
+	off := schemeLen(u)
+	if off == 0 {
 		return domainOfAny(u)
 	}
+	rest := u[off:]
 	host := rest[:indexHostEnd(rest)]
 	tail := rest[len(host):]
 	if strings.Contains(tail[:indexQueryOrFragment(tail)], "://") {
 		return domainOfAny(u)
 	}
 	return host
+}
+
+// schemeLen is the length of a leading "https://" or "http://", or 0.
+func schemeLen(u string) int {
+	switch {
+	case strings.HasPrefix(u, "https://"):
+		return len("https://")
+	case strings.HasPrefix(u, "http://"):
+		return len("http://")
+	}
+	return 0
 }
 
 // domainOfAny is domainOf for any text: Python's replacements, done only when a "://" before
@@ -537,7 +520,9 @@ func indexQueryOrFragment(u string) int {
 // text after the first occurrence of d (and after a port), up to '#' or '?'; "/" when empty.
 func pathAfter(u, d string) string {
 	var comp string
-	if i := strings.Index(u, d); i >= 0 {
+	if off := schemeLen(u); off > 0 && d != "" && strings.HasPrefix(u[off:], d) && !hostInScheme(u, off, d) {
+		comp = u[off+len(d):] // the usual shape: the first occurrence is right after the scheme
+	} else if i := strings.Index(u, d); i >= 0 {
 		comp = u[i+len(d):]
 	} else if start := len(d) - 1; start <= len(u) { // Python's u[-1 + len(d):]
 		comp = u[start:]
@@ -858,12 +843,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 			return abortf("queue %q has no queueServer", q.name)
 		}
 		var b strings.Builder
-		b.Grow(len("https://") + len(q.queueServer) + len(q.name) + len("/?target=") + 3*len(a.requestedURL))
-		b.WriteString("https://")
-		b.WriteString(q.queueServer)
-		b.WriteString("/")
-		b.WriteString(q.name)
-		b.WriteString("?target=")
+		startURL(&b, q.queueServer, "/", q.name, "?target=", 3*len(a.requestedURL))
 		writeURLEncoded(&b, a.requestedURL)
 		loc := b.String()
 		loc = a.appendVariant(q, loc)
@@ -875,12 +855,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		return abortf("queue %q has no adapterServer", q.name)
 	}
 	var b strings.Builder
-	b.Grow(64 + len(q.adapterServer) + len(q.name) + 3*(len(a.remoteIPAddress)+len(a.uid)+len(a.userAgent)))
-	b.WriteString("https://")
-	b.WriteString(q.adapterServer)
-	b.WriteString("/adapter/")
-	b.WriteString(q.name)
-	b.WriteString("?ipaddress=")
+	startURL(&b, q.adapterServer, "/adapter/", q.name, "?ipaddress=", 32+3*(len(a.remoteIPAddress)+len(a.uid)+len(a.userAgent)))
 	writeURLEncoded(&b, a.remoteIPAddress)
 	if a.hasUID {
 		b.WriteString("&uid=")
@@ -898,6 +873,17 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	}
 	a.adapterResult = res
 	return a.gotAdapter()
+}
+
+// startURL begins "https://{host}{path}{name}{query}" in b, sized for more bytes after it, so
+// that the whole URL takes one allocation.
+func startURL(b *strings.Builder, host, path, name, query string, more int) {
+	b.Grow(len("https://") + len(host) + len(path) + len(name) + len(query) + more)
+	b.WriteString("https://")
+	b.WriteString(host)
+	b.WriteString(path)
+	b.WriteString(name)
+	b.WriteString(query)
 }
 
 // adapterResult is the adapter server's JSON answer (Python's self.adapterResult dict).
