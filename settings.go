@@ -317,7 +317,8 @@ type settingsStore struct {
 }
 
 // loaded is one set of settings, the time they were downloaded, and the time (Unix
-// nanoseconds) until which requests use them without a refresh.
+// nanoseconds) until which requests use them without a refresh: Python's
+// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`.
 type loaded struct {
 	s          *settings
 	fetched    time.Time
@@ -363,12 +364,6 @@ func safeFileName(s string) string {
 // lifetime is SETTINGS_FILE_CACHE_LIFETIME_MINUTES as a duration.
 func (st *settingsStore) lifetime() time.Duration {
 	return time.Duration(st.g.cfg.SettingsFileCacheLifetimeMinutes) * time.Minute
-}
-
-// fresh reports whether settings fetched at t may still be used without a refresh: Python's
-// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`.
-func (st *settingsStore) fresh(t, now time.Time) bool {
-	return st.g.cfg.SettingsFileCacheLifetimeMinutes < 0 || now.Sub(t) < st.lifetime()
 }
 
 // get is Python's loadSettings: the settings to use for this request, or nil when none can be
@@ -499,13 +494,14 @@ func (st *settingsStore) adoptFile() bool {
 		}
 		return false
 	}
-	if !st.fresh(fetched, st.g.now()) {
+	fileLoaded := st.newLoaded(s, fetched)
+	if st.g.now().UnixNano() >= fileLoaded.freshUntil {
 		return false
 	}
 	if l := st.cur.Load(); l != nil && !fetched.After(l.fetched) {
 		return false
 	}
-	st.cur.Store(st.newLoaded(s, fetched))
+	st.cur.Store(fileLoaded)
 	return true
 }
 
