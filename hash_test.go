@@ -148,15 +148,13 @@ func TestURLEncodeIsQuotePlus(t *testing.T) {
 	mustEqual(t, "quote_plus", urlencode("a b/c?d=e&f~g_h.i-j:ü"), "a+b%2Fc%3Fd%3De%26f~g_h.i-j%3A%C3%BC")
 }
 
-func TestWriteURLEncodedIsQueryEscape(t *testing.T) {
+func TestAppendURLEncodedIsQueryEscape(t *testing.T) {
 	var all strings.Builder
 	for c := 0; c < 256; c++ {
 		all.WriteByte(byte(c))
 	}
 	for _, in := range []string{"", "a b/c?d=e&f~g_h.i-j:ü", all.String(), testUA} {
-		var b strings.Builder
-		writeURLEncoded(&b, in)
-		mustEqual(t, "writeURLEncoded", b.String(), url.QueryEscape(in))
+		mustEqual(t, "appendURLEncoded", string(appendURLEncoded([]byte("x="), in)), "x="+url.QueryEscape(in))
 		mustEqual(t, "urlencode", urlencode(in), url.QueryEscape(in))
 	}
 }

@@ -842,10 +842,9 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		if q.queueServer == "" {
 			return abortf("queue %q has no queueServer", q.name)
 		}
-		var b strings.Builder
-		startURL(&b, q.queueServer, "/", q.name, "?target=", 3*len(a.requestedURL))
-		writeURLEncoded(&b, a.requestedURL)
-		loc := b.String()
+		var scratch [512]byte
+		u := appendStartURL(scratch[:0], q.queueServer, "/", q.name, "?target=")
+		loc := string(appendURLEncoded(u, a.requestedURL))
 		loc = a.appendVariant(q, loc)
 		loc = a.appendExtra(q, loc)
 		a.redirect(loc, 0)
@@ -854,16 +853,16 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	if q.adapterServer == "" {
 		return abortf("queue %q has no adapterServer", q.name)
 	}
-	var b strings.Builder
-	startURL(&b, q.adapterServer, "/adapter/", q.name, "?ipaddress=", 32+3*(len(a.remoteIPAddress)+len(a.uid)+len(a.userAgent)))
-	writeURLEncoded(&b, a.remoteIPAddress)
+	var scratch [512]byte
+	u := appendStartURL(scratch[:0], q.adapterServer, "/adapter/", q.name, "?ipaddress=")
+	u = appendURLEncoded(u, a.remoteIPAddress)
 	if a.hasUID {
-		b.WriteString("&uid=")
-		writeURLEncoded(&b, a.uid)
+		u = append(u, "&uid="...)
+		u = appendURLEncoded(u, a.uid)
 	}
-	b.WriteString("&identifier=")
-	writeURLEncoded(&b, processIdentifier(a.userAgent))
-	body, err := a.g.urlToJSON(a.ctx, b.String(), maxAdapterBytes)
+	u = append(u, "&identifier="...)
+	u = appendURLEncoded(u, processIdentifier(a.userAgent))
+	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
 	if err != nil {
 		return abortf("adapter server: %v", err)
 	}
@@ -875,15 +874,14 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	return a.gotAdapter()
 }
 
-// startURL begins "https://{host}{path}{name}{query}" in b, sized for more bytes after it, so
-// that the whole URL takes one allocation.
-func startURL(b *strings.Builder, host, path, name, query string, more int) {
-	b.Grow(len("https://") + len(host) + len(path) + len(name) + len(query) + more)
-	b.WriteString("https://")
-	b.WriteString(host)
-	b.WriteString(path)
-	b.WriteString(name)
-	b.WriteString(query)
+// appendStartURL appends "https://{host}{path}{name}{query}" to dst: the start of both
+// Queue-Fair URLs.
+func appendStartURL(dst []byte, host, path, name, query string) []byte {
+	dst = append(dst, "https://"...)
+	dst = append(dst, host...)
+	dst = append(dst, path...)
+	dst = append(dst, name...)
+	return append(dst, query...)
 }
 
 // adapterResult is the adapter server's JSON answer (Python's self.adapterResult dict).
