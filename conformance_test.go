@@ -46,16 +46,20 @@ type expectation struct {
 }
 
 // conformanceDirs are the folders whose *.json scenarios TestConformance runs: the project's
-// copy, and the shared originals when they sit beside the checkout.
-var conformanceDirs = []string{
-	filepath.Join("testdata", "conformance"),
-	filepath.Join("..", "shared", "testdata", "conformance"),
+// copy, the shared originals when they sit beside the checkout, and any folders listed in
+// QUEUEFAIR_CONFORMANCE_DIRS (for scenarios recorded elsewhere from the Python reference).
+func conformanceDirs() []string {
+	dirs := []string{
+		filepath.Join("testdata", "conformance"),
+		filepath.Join("..", "shared", "testdata", "conformance"),
+	}
+	return append(dirs, filepath.SplitList(os.Getenv("QUEUEFAIR_CONFORMANCE_DIRS"))...)
 }
 
 func loadVectors(t testing.TB) map[string]vector {
 	t.Helper()
 	out := map[string]vector{}
-	for _, dir := range conformanceDirs {
+	for _, dir := range conformanceDirs() {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
 		for _, f := range files {
 			data, err := os.ReadFile(f)

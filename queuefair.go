@@ -24,6 +24,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // CookieNameBase is Python's QueueFairAdapter.COOKIE_NAME_BASE: a Passed Cookie is named this
@@ -564,12 +566,12 @@ func equalRule(comp, value string, caseSensitive bool) bool {
 		return comp == value
 	}
 	if len(comp) != len(value) {
-		return !isASCII(comp) && strings.ToLower(comp) == value
+		return !isASCII(comp) && pythonLower(comp) == value
 	}
 	for i := 0; i < len(comp); i++ {
 		c := comp[i]
 		if c >= 0x80 {
-			return strings.ToLower(comp) == value
+			return pythonLower(comp) == value
 		}
 		if lowerASCII(c) != value[i] {
 			return false // the text before i is ASCII, so lower-casing keeps this byte here
@@ -608,7 +610,7 @@ func containsRule(comp, value string, caseSensitive bool) bool {
 			return true
 		}
 	}
-	return !ascii && strings.Contains(strings.ToLower(comp), value)
+	return !ascii && strings.Contains(pythonLower(comp), value)
 }
 
 func isASCII(s string) bool {
@@ -625,6 +627,77 @@ func lowerASCII(c byte) byte {
 		return c + 'a' - 'A'
 	}
 	return c
+}
+
+// pythonLower is Python's str.lower, which rules use when they are not case sensitive. It is
+// strings.ToLower except in the two places where Python's full case mapping differs: 'İ'
+// becomes "i̇" (two characters), and a capital sigma that ends a word becomes 'ς' (the
+// Final_Sigma context). Bytes that are not UTF-8 are kept as they are.
+func pythonLower(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 1)
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b.WriteByte(s[i])
+		case r == 'İ':
+			b.WriteString("i\u0307")
+		case r == 'Σ' && finalSigma(s, i, i+n):
+			b.WriteRune('ς')
+		default:
+			b.WriteRune(unicode.ToLower(r))
+		}
+		i += n
+	}
+	return b.String()
+}
+
+// finalSigma reports whether the capital sigma at s[start:end] is in Unicode's Final_Sigma
+// context: a cased letter before it and none after it, skipping case-ignorable characters
+// both ways.
+func finalSigma(s string, start, end int) bool {
+	before := start
+	for before > 0 {
+		r, n := utf8.DecodeLastRuneInString(s[:before])
+		if !caseIgnorable(r) {
+			if !cased(r) {
+				return false
+			}
+			break
+		}
+		before -= n
+	}
+	if before == 0 {
+		return false
+	}
+	for after := end; after < len(s); {
+		r, n := utf8.DecodeRuneInString(s[after:])
+		if !caseIgnorable(r) {
+			return !cased(r)
+		}
+		after += n
+	}
+	return true
+}
+
+// cased is Unicode's Cased property: upper, lower or title case.
+func cased(r rune) bool {
+	return unicode.In(r, unicode.Lu, unicode.Ll, unicode.Lt, unicode.Other_Lowercase, unicode.Other_Uppercase)
+}
+
+// caseIgnorable is Unicode's Case_Ignorable property: marks, format characters, modifier
+// letters and symbols, and the apostrophes, dots and colons that may sit inside a word.
+func caseIgnorable(r rune) bool {
+	switch r {
+	case '\'', '.', ':', '·', 0x0387, 0x055F, 0x05F4, 0x2018, 0x2019, 0x2024, 0x2027,
+		0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A:
+		return true
+	}
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Lm, unicode.Sk)
 }
 
 // isPassed is Python's isPassed: whether the visitor has passed q already, by an earlier step

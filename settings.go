@@ -237,7 +237,7 @@ func parseRules(v any) ([]rule, bool, error) {
 		r.caseSensitive = truthy(m["caseSensitive"])
 		r.negate = truthy(m["negate"])
 		if !r.caseSensitive {
-			r.value = strings.ToLower(r.value)
+			r.value = pythonLower(r.value)
 		}
 		rules = append(rules, r)
 	}
