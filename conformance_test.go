@@ -46,11 +46,12 @@ type expectation struct {
 }
 
 // conformanceDirs are the folders whose *.json scenarios TestConformance runs: the project's
-// copy, the shared originals when they sit beside the checkout, and any folders listed in
+// copy, the scenarios recorded with testdata/recorded/record.py, the shared originals when they sit beside the checkout, and any folders listed in
 // QUEUEFAIR_CONFORMANCE_DIRS (for scenarios recorded elsewhere from the Python reference).
 func conformanceDirs() []string {
 	dirs := []string{
 		filepath.Join("testdata", "conformance"),
+		filepath.Join("testdata", "recorded"),
 		filepath.Join("..", "shared", "testdata", "conformance"),
 	}
 	return append(dirs, filepath.SplitList(os.Getenv("QUEUEFAIR_CONFORMANCE_DIRS"))...)
@@ -83,8 +84,8 @@ func loadVectors(t testing.TB) map[string]vector {
 // order, same URLs fetched, same pauses. specExpect, where present, replaces expect.
 func TestConformance(t *testing.T) {
 	vectors := loadVectors(t)
-	if len(vectors) < 100 {
-		t.Fatalf("found %d conformance scenarios, want the 100+ in testdata/conformance", len(vectors))
+	if len(vectors) < 340 {
+		t.Fatalf("found %d conformance scenarios, want the 100+ in testdata/conformance and the 240+ in testdata/recorded", len(vectors))
 	}
 	names := make([]string, 0, len(vectors))
 	for n := range vectors {
