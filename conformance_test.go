@@ -84,8 +84,8 @@ func loadVectors(t testing.TB) map[string]vector {
 // order, same URLs fetched, same pauses. specExpect, where present, replaces expect.
 func TestConformance(t *testing.T) {
 	vectors := loadVectors(t)
-	if len(vectors) < 340 {
-		t.Fatalf("found %d conformance scenarios, want the 100+ in testdata/conformance and the 240+ in testdata/recorded", len(vectors))
+	if len(vectors) < 380 {
+		t.Fatalf("found %d conformance scenarios, want the 100+ in testdata/conformance and the 280+ in testdata/recorded", len(vectors))
 	}
 	names := make([]string, 0, len(vectors))
 	for n := range vectors {

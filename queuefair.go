@@ -206,11 +206,14 @@ func (a *Adapter) fail(why string) bool {
 // and passed lifetime. A queue without a secret or with an unreadable passedLifetimeMinutes
 // abandons the check, as Python's exception does.
 func (a *Adapter) validateCookieFromQueue(q *queue, cookie string) (bool, error) {
-	if !q.hasSecret {
+	if !q.secretKey {
 		return false, abortf("queue %q has no secret", q.name)
 	}
 	if !q.lifetimeOK {
 		return false, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
+	}
+	if !q.hasSecret {
+		return a.fail("queue secret is not text"), nil // Python's hash raises inside its try
 	}
 	return a.validateCookie(q.sign, q.lifetimeMinutes, cookie), nil
 }
@@ -304,7 +307,7 @@ func (a *Adapter) checkQueryString() error {
 					return nil
 				}
 			}
-			if q.queueServer == "" {
+			if !q.hasQueueServer {
 				return abortf("queue %q has no queueServer", q.name)
 			}
 			a.redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
@@ -348,30 +351,43 @@ func (a *Adapter) gotSettings() error {
 	return a.parseSettings()
 }
 
-// isMatch is Python's isMatch: whether q's activation rules match this request.
-func (a *Adapter) isMatch(q *queue) bool {
-	return q != nil && a.isMatchArray(q.rules, q.hasRules)
+// isMatch is Python's isMatch: whether q's activation rules match this request. An error is
+// where Python raises on malformed settings (see rule.broken): the page runs.
+func (a *Adapter) isMatch(q *queue) (bool, error) {
+	if q == nil {
+		return false, nil
+	}
+	if q.activationBroken != "" {
+		return false, abortf("queue %q: %s", q.name, q.activationBroken)
+	}
+	return a.isMatchArray(q.rules, q.hasRules)
 }
 
 // isMatchArray is Python's isMatchArray: evaluate rules left to right. The first rule sets the
 // state; before each later rule, "And" with a false state or "Or" with a true state decides at
 // once; after it, "And" and "Or" combine, and a decided state ends the loop.
-func (a *Adapter) isMatchArray(rules []rule, has bool) bool {
+func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 	if !has {
-		return false
+		return false, nil
 	}
 	state := false
 	for i := range rules {
 		r := &rules[i]
 		if i > 0 {
+			if r.noOperator {
+				return false, abortf("rule %d has no operator", i+1)
+			}
 			if r.op == "And" && !state {
-				return false
+				return false, nil
 			}
 			if r.op == "Or" && state {
-				return true
+				return true, nil
 			}
 		}
-		m := a.isRuleMatch(r)
+		m, err := a.isRuleMatch(r)
+		if err != nil {
+			return false, err
+		}
 		if a.d {
 			a.log("rule evaluated", "rule", i+1, "match", m)
 		}
@@ -392,11 +408,14 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) bool {
 	if a.d {
 		a.log("rules result", "match", state)
 	}
-	return state
+	return state, nil
 }
 
 // isRuleMatch is Python's isRuleMatch: compare one part of the request with the rule's value.
-func (a *Adapter) isRuleMatch(r *rule) bool {
+func (a *Adapter) isRuleMatch(r *rule) (bool, error) {
+	if r.broken != "" {
+		return false, abortf("%s", r.broken)
+	}
 	var comp string
 	switch r.component {
 	case compDomain:
@@ -406,7 +425,9 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	case compQuery:
 		comp = a.parts().query
 	case compCookie:
-		comp = a.service.GetCookie(r.cookie)
+		if !r.noCookie {
+			comp = a.service.GetCookie(r.cookie)
+		}
 	default:
 		comp = a.requestedURL
 	}
@@ -416,8 +437,11 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	ret := false
 	switch r.match {
 	case matchEqual:
-		ret = equalRule(comp, r.value, r.caseSensitive)
+		ret = !r.valueNotText && equalRule(comp, r.value, r.caseSensitive)
 	case matchContain:
+		if r.valueNotText && comp != "" {
+			return false, abortf("a rule's value is not text") // Python's comp.find(value)
+		}
 		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive)
 	case matchExist:
 		ret = comp != ""
@@ -425,7 +449,7 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	if r.negate {
 		ret = !ret
 	}
-	return ret
+	return ret, nil
 }
 
 // parts returns a with the requested URL cut into the components rules test, once per
@@ -845,7 +869,11 @@ func (a *Adapter) parseSettings() error {
 		if a.isMarked(q.name) {
 			continue
 		}
-		if !a.isMatch(q) {
+		matched, err := a.isMatch(q)
+		if err != nil {
+			return err
+		}
+		if !matched {
 			if a.d {
 				a.log("rules did not match", "queue", q.displayName)
 			}
@@ -905,14 +933,14 @@ func (a *Adapter) isMarked(name string) bool {
 func (a *Adapter) consultAdapter(q *queue) error {
 	a.adapterQueue = q
 	mode := a.g.cfg.AdapterMode
-	if q.adapterMode != "" {
+	if q.hasAdapterMode {
 		mode = q.adapterMode
 	}
 	if a.d {
 		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
 	}
 	if mode != ModeSafe {
-		if q.queueServer == "" {
+		if !q.hasQueueServer {
 			return abortf("queue %q has no queueServer", q.name)
 		}
 		var scratch [512]byte
@@ -923,7 +951,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		a.redirect(loc, 0)
 		return nil
 	}
-	if q.adapterServer == "" {
+	if !q.hasAdapterServer {
 		return abortf("queue %q has no adapterServer", q.name)
 	}
 	var scratch [512]byte
@@ -1096,11 +1124,19 @@ func querySep(loc string) string {
 }
 
 // getVariant is Python's getVariant: the name of the first variant whose rules match. Port:
-// Python reads the variant as an object attribute and crashes; this reads the JSON fields.
+// Python reads the variant as an object attribute and crashes; this reads the JSON fields, and
+// a variant whose rules cannot be evaluated is skipped rather than letting the visitor in.
 func (a *Adapter) getVariant(q *queue) (string, bool) {
 	for i := range q.variants {
 		v := &q.variants[i]
-		if a.isMatchArray(v.rules, v.hasRules) {
+		matched, err := a.isMatchArray(v.rules, v.hasRules)
+		if err != nil {
+			if a.d {
+				a.log("variant skipped", "variant", v.name, "error", err.Error())
+			}
+			continue
+		}
+		if matched {
 			return v.name, true
 		}
 	}

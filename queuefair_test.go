@@ -57,7 +57,11 @@ func TestIsRuleMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := (&Gate{}).NewAdapter(newRecorder(cookies), u, testUA, testIP, "")
-			mustEqual(t, "isRuleMatch", a.isRuleMatch(&tt.r), tt.want)
+			got, err := a.isRuleMatch(&tt.r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "isRuleMatch", got, tt.want)
 		})
 	}
 }
@@ -143,7 +147,86 @@ func TestIsMatchArray(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := (&Gate{}).NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
-			mustEqual(t, "isMatchArray", a.isMatchArray(tt.rules, tt.has), tt.want)
+			got, err := a.isMatchArray(tt.rules, tt.has)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mustEqual(t, "isMatchArray", got, tt.want)
+		})
+	}
+}
+
+// TestMalformedRulesFailWherePythonDoes holds isMatch to Python's on settings that are not
+// well formed: where Python raises (a missing key, a value of the wrong type), isMatch returns
+// an error and the page runs; a rule that Python never reaches never fails. The table was
+// printed by running each queue through the reference's isMatch.
+func TestMalformedRulesFailWherePythonDoes(t *testing.T) {
+	const (
+		no = iota
+		yes
+		raises
+	)
+	for _, tt := range []struct {
+		name, queue string
+		want        int
+	}{
+		{"activation absent", ``, no},
+		{"activation null", `,"activation":null`, raises},
+		{"activation number", `,"activation":5`, raises},
+		{"activation string without rules", `,"activation":"x"`, no},
+		{"activation string with rules", `,"activation":"my rules"`, raises},
+		{"activation list without rules", `,"activation":["a"]`, no},
+		{"activation list with rules", `,"activation":["rules"]`, raises},
+		{"rules null", `,"activation":{"rules":null}`, no},
+		{"rules empty string", `,"activation":{"rules":""}`, no},
+		{"rules string", `,"activation":{"rules":"x"}`, raises},
+		{"rules empty object", `,"activation":{"rules":{}}`, no},
+		{"rules object", `,"activation":{"rules":{"a":1}}`, raises},
+		{"rules number", `,"activation":{"rules":5}`, raises},
+		{"rule not object", `,"activation":{"rules":[1]}`, raises},
+		{"full rule", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, yes},
+		{"no operator on the first rule", `,"activation":{"rules":[{"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, yes},
+		{"no operator on the second rule", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false},{"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, raises},
+		{"second rule not an object", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false},7]}`, raises},
+		{"third rule never reached", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false},{"operator":"Or","component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false},7]}`, yes},
+		{"no component", `,"activation":{"rules":[{"operator":null,"match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, raises},
+		{"no value", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","caseSensitive":false,"negate":false}]}`, raises},
+		{"no match", `,"activation":{"rules":[{"operator":null,"component":"Path","value":"/checkout","caseSensitive":false,"negate":false}]}`, raises},
+		{"no caseSensitive", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","negate":false}]}`, raises},
+		{"no negate", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false}]}`, raises},
+		{"cookie rule without name", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, raises},
+		{"path rule without name", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}`, yes},
+		{"null value, case-insensitive", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":null,"caseSensitive":false,"negate":false}]}`, raises},
+		{"number value, case-insensitive", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":5,"caseSensitive":false,"negate":false}]}`, raises},
+		{"null value, case-sensitive Equal", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Equal","value":null,"caseSensitive":true,"negate":false}]}`, no},
+		{"null value, case-sensitive Exist", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Exist","value":null,"caseSensitive":true,"negate":false}]}`, yes},
+		{"null value, case-sensitive Contain", `,"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":null,"caseSensitive":true,"negate":false}]}`, raises},
+		{"null value, case-sensitive Contain, empty cookie", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Contain","value":null,"caseSensitive":true,"negate":false,"name":"none"}]}`, no},
+		{"null value, case-sensitive Equal, empty cookie", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Equal","value":null,"caseSensitive":true,"negate":false,"name":"none"}]}`, no},
+		{"cookie rule named by a number", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Contain","value":"","caseSensitive":false,"negate":false,"name":5}]}`, no},
+		{"cookie rule named by null, negated", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Exist","value":"","caseSensitive":false,"negate":true,"name":null}]}`, yes},
+		{"cookie rule named by a list", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false,"name":["tier"]}]}`, raises},
+		{"cookie rule named by an object", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false,"name":{}}]}`, raises},
+		{"cookie rule named by text", `,"activation":{"rules":[{"operator":null,"component":"Cookie","match":"Equal","value":"gold","caseSensitive":false,"negate":false,"name":"tier"}]}`, yes},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := compileSettings([]byte(`{"queues":[{"name":"q"` + tt.queue + `}]}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := (&Gate{}).NewAdapter(newRecorder(map[string]string{"tier": "Gold"}), "https://shop.example.com/checkout?x=1", testUA, testIP, "")
+			m, err := a.isMatch(s.queues[0])
+			got := no
+			switch {
+			case err != nil:
+				got = raises
+				if !errors.Is(err, errAbort) {
+					t.Errorf("error %v is not errAbort", err)
+				}
+			case m:
+				got = yes
+			}
+			mustEqual(t, "outcome (0 no, 1 yes, 2 raises)", got, tt.want)
 		})
 	}
 }
@@ -304,7 +387,7 @@ func TestFlow(t *testing.T) {
 		},
 		{
 			name:     "safe: SendToQueue with uid, path target, variant and extra",
-			settings: settingsJSON(queueJSON("q", "", `,"dynamicTarget":"path","activation":{"rules":[{"component":"Path","match":"Contain","value":"/checkout"}],"variantRules":[{"variant":"big spender","rules":[{"component":"Query","match":"Contain","value":"vip"}]}]}`)),
+			settings: settingsJSON(queueJSON("q", "", `,"dynamicTarget":"path","activation":{"rules":[{"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}],"variantRules":[{"variant":"big spender","rules":[{"component":"Query","match":"Contain","value":"vip","caseSensitive":false,"negate":false}]}]}`)),
 			adapter:  map[string]string{"https://adapter.queue-fair.net/adapter/q?ipaddress=203.0.113.7&uid=u-9&identifier=" + urlencode(testUA): `{"action":"SendToQueue","location":"https://shopco.queue-fair.net/q"}`},
 			url:      checkoutURL + "?vip=1",
 			cookies:  map[string]string{"QueueFair-Store-shopco": "u:u-9"},
@@ -477,10 +560,17 @@ func TestFlow(t *testing.T) {
 		},
 		{
 			name:     "queue without adapterServer: page runs",
-			settings: settingsJSON(queueJSON("q", "", `,"adapterServer":""`)),
+			settings: settingsJSON(queueJSON("q", "", `,"adapterServer":null`)),
 			url:      checkoutURL,
 			want:     true,
 			fetches:  1,
+		},
+		{
+			name:     "empty adapterServer: Python's https:///adapter/... fails and the page runs",
+			settings: settingsJSON(queueJSON("q", "", `,"adapterServer":""`)),
+			url:      checkoutURL,
+			want:     true,
+			fetches:  2,
 		},
 		{
 			name:     "debug IP of another visitor does not matter",

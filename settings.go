@@ -46,17 +46,22 @@ type queue struct {
 	name, displayName string
 	cookieName        string // QueueFair-Pass-{name}
 	secret            string
-	hasSecret         bool
+	hasSecret         bool    // secret is text; Python fails every validation otherwise
+	secretKey         bool    // the queue has a "secret" key (Python's KeyError otherwise)
 	sign              *signer // keyed with secret; nil without one
 	lifetimeMinutes   int     // passedLifetimeMinutes, as Python's int() reads it
 	lifetimeOK        bool
 	queueServer       string
+	hasQueueServer    bool // queueServer is text, even "" (Python builds https:///... from it)
 	adapterServer     string
-	adapterMode       string // "" = the configured AdapterMode
+	hasAdapterServer  bool
+	adapterMode       string // "safe" or anything else (simple), when hasAdapterMode
+	hasAdapterMode    bool   // else the configured AdapterMode applies
 	cookieDomain      string
 	dynamicTarget     string
 	rules             []rule // activation.rules
 	hasRules          bool
+	activationBroken  string    // why Python's isMatch raises on this queue's activation, if it does
 	variants          []variant // activation.variantRules
 }
 
@@ -91,6 +96,14 @@ type rule struct {
 	match         matchKind
 	caseSensitive bool
 	negate        bool
+
+	// Where Python would raise on reading this rule (a missing key, or a value that is not
+	// text), the error is kept for the moment Python would reach it: a rule that is never
+	// evaluated never fails, as in the reference.
+	broken       string // why evaluating this rule raises; "" if it does not
+	noOperator   bool   // no "operator" key: raises when the rule is not the first
+	valueNotText bool   // "value" is null, a number, ...: an Equal is false, a Contain raises
+	noCookie     bool   // a Cookie rule whose name is a number, boolean or null: never set
 }
 
 // variant is one entry of activation.variantRules.
@@ -106,8 +119,10 @@ var errMalformed = errors.New("malformed settings")
 // compileSettings has no single Python counterpart (json.loads plus the dict reads scattered over
 // the adapter): it checks and compiles a settings document. Structure that Python would trip
 // over on every request (not an object, no queues array, a queue without a name) makes the
-// whole document malformed; a field of the wrong type inside a queue or rule is read the way
-// Python's truthiness and int() read it, or as absent.
+// whole document malformed. Inside a queue, a field is read the way Python's truthiness and
+// int() read it; a missing key or a value Python cannot use is remembered and fails the
+// request only where Python's would raise (see rule.broken): one odd rule does not cost the
+// whole document, and a rule no request reaches never fails.
 func compileSettings(data []byte) (*settings, error) {
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
@@ -138,7 +153,7 @@ func compileSettings(data []byte) (*settings, error) {
 }
 
 // parseQueue reads one queue. Its typed fields replace Python's QueueFairAdapter.optional
-// (a missing cookieDomain or adapterMode is "").
+// (a missing cookieDomain is "").
 func parseQueue(item any) (*queue, error) {
 	m, ok := item.(map[string]any)
 	if !ok {
@@ -150,98 +165,156 @@ func parseQueue(item any) (*queue, error) {
 	}
 	q := &queue{name: name, cookieName: "QueueFair-Pass-" + name, dynamicTarget: "disabled"}
 	q.displayName, _ = m["displayName"].(string)
+	_, q.secretKey = m["secret"]
 	if q.secret, q.hasSecret = m["secret"].(string); q.hasSecret {
 		q.sign = newSigner(q.secret)
 	}
 	q.lifetimeMinutes, q.lifetimeOK = pythonInt(m["passedLifetimeMinutes"])
-	q.queueServer, _ = m["queueServer"].(string)
-	q.adapterServer, _ = m["adapterServer"].(string)
+	q.queueServer, q.hasQueueServer = m["queueServer"].(string)
+	q.adapterServer, q.hasAdapterServer = m["adapterServer"].(string)
+	// Python: a queue's adapterMode key, whatever its value, replaces the configured mode, and
+	// anything but "safe" is simple.
+	_, q.hasAdapterMode = m["adapterMode"]
 	q.adapterMode, _ = m["adapterMode"].(string)
 	q.cookieDomain, _ = m["cookieDomain"].(string)
 	if dt, ok := m["dynamicTarget"].(string); ok {
 		q.dynamicTarget = dt
 	}
-	act, _ := m["activation"].(map[string]any) // absent or null: no activation, no match
-	if act == nil {
+	act, ok := m["activation"]
+	if !ok {
+		return q, nil // no activation: no match
+	}
+	actMap, ok := act.(map[string]any)
+	if !ok {
+		q.activationBroken = activationProblem(act)
 		return q, nil
 	}
-	var err error
-	if q.rules, q.hasRules, err = parseRules(act["rules"]); err != nil {
-		return nil, err
+	if rules, ok := actMap["rules"]; ok {
+		q.rules, q.hasRules = parseRules(rules)
 	}
-	switch vr := act["variantRules"].(type) {
-	case nil:
-	case []any:
-		for _, v := range vr {
-			vm, ok := v.(map[string]any)
-			if !ok {
-				return nil, errors.New("a variant rule is not an object")
-			}
-			var vt variant
+	// Port: Python crashes on any variant rule; here a malformed variant list or entry is
+	// skipped, so that it cannot stop the queue itself from working.
+	vr, _ := actMap["variantRules"].([]any)
+	for _, v := range vr {
+		if vm, ok := v.(map[string]any); ok {
+			vt := variant{}
 			vt.name, _ = vm["variant"].(string)
-			if vt.rules, vt.hasRules, err = parseRules(vm["rules"]); err != nil {
-				return nil, err
-			}
+			vt.rules, vt.hasRules = parseRules(vm["rules"])
 			q.variants = append(q.variants, vt)
 		}
-	default:
-		return nil, errors.New("variantRules is not an array")
 	}
 	return q, nil
 }
 
-// parseRules reads an array of rules; absent or null is "no rules" (Python's isMatchArray(None)).
-func parseRules(v any) ([]rule, bool, error) {
-	if v == nil {
-		return nil, false, nil
+// activationProblem is what Python's isMatch does with an activation that is not an object:
+// `'rules' in activation` raises for null, numbers and booleans, and finds "rules" in a string
+// or list, whose ['rules'] then raises. "" means no match.
+func activationProblem(act any) string {
+	switch x := act.(type) {
+	case string:
+		if strings.Contains(x, "rules") {
+			return "activation is a string"
+		}
+		return ""
+	case []any:
+		for _, e := range x {
+			if e == "rules" {
+				return "activation is a list"
+			}
+		}
+		return ""
 	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, false, errors.New("rules is not an array")
+	return "activation is not an object"
+}
+
+// parseRules reads a rules list as Python's isMatchArray walks it. Null is "no rules" (never a
+// match); an empty string or object holds no rules; any other value that is not a list, and
+// any entry that is not an object, is a rule that raises when it is reached.
+func parseRules(v any) ([]rule, bool) {
+	var list []any
+	switch x := v.(type) {
+	case nil:
+		return nil, false
+	case []any:
+		list = x
+	case string:
+		if x != "" {
+			return []rule{{broken: "rules is a string", noOperator: true}}, true
+		}
+	case map[string]any:
+		if len(x) > 0 {
+			return []rule{{broken: "rules is an object", noOperator: true}}, true
+		}
+	default:
+		return []rule{{broken: "rules is not a list", noOperator: true}}, true
 	}
 	rules := make([]rule, 0, len(list))
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			return nil, false, errors.New("a rule is not an object")
+			rules = append(rules, rule{broken: "a rule is not an object", noOperator: true})
+			continue
 		}
-		var r rule
-		r.op, _ = m["operator"].(string)
-		r.componentName, _ = m["component"].(string)
-		switch r.componentName {
-		case "Domain":
-			r.component = compDomain
-		case "Path":
-			r.component = compPath
-		case "Query":
-			r.component = compQuery
-		case "Cookie":
-			r.component = compCookie
-		}
-		r.cookie, _ = m["name"].(string)
-		switch val := m["value"].(type) {
-		case string:
-			r.value = val
-		case nil:
-		default:
-			return nil, false, errors.New("a rule value is not a string")
-		}
-		switch m["match"] {
-		case "Equal":
-			r.match = matchEqual
-		case "Contain":
-			r.match = matchContain
-		case "Exist":
-			r.match = matchExist
-		}
-		r.caseSensitive = truthy(m["caseSensitive"])
-		r.negate = truthy(m["negate"])
-		if !r.caseSensitive {
-			r.value = pythonLower(r.value)
-		}
-		rules = append(rules, r)
+		rules = append(rules, parseRule(m))
 	}
-	return rules, true, nil
+	return rules, true
+}
+
+// parseRule reads one rule, noting each key Python reads with rule[...] that is missing.
+func parseRule(m map[string]any) rule {
+	var r rule
+	need := func(key string) any {
+		v, ok := m[key]
+		if !ok && r.broken == "" {
+			r.broken = "a rule has no " + key
+		}
+		return v
+	}
+	op, ok := m["operator"]
+	r.op, _ = op.(string)
+	r.noOperator = !ok
+	r.componentName, _ = need("component").(string)
+	switch r.componentName {
+	case "Domain":
+		r.component = compDomain
+	case "Path":
+		r.component = compPath
+	case "Query":
+		r.component = compQuery
+	case "Cookie":
+		r.component = compCookie
+		switch name := need("name").(type) {
+		case string:
+			r.cookie = name
+		case []any, map[string]any: // Python's `name in request.COOKIES` raises: unhashable
+			if r.broken == "" {
+				r.broken = "a cookie rule's name is a list or object"
+			}
+		default: // a number, boolean or null names no cookie
+			r.noCookie = true
+		}
+	}
+	r.value, r.valueNotText = "", true
+	if v, ok := need("value").(string); ok {
+		r.value, r.valueNotText = v, false
+	}
+	switch need("match") {
+	case "Equal":
+		r.match = matchEqual
+	case "Contain":
+		r.match = matchContain
+	case "Exist":
+		r.match = matchExist
+	}
+	r.caseSensitive = truthy(need("caseSensitive"))
+	r.negate = truthy(need("negate"))
+	if !r.caseSensitive {
+		if r.valueNotText && r.broken == "" {
+			r.broken = "a rule's value is not text" // Python's value.lower()
+		}
+		r.value = pythonLower(r.value)
+	}
+	return r
 }
 
 // truthy is Python's bool() of a JSON value.

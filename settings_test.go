@@ -32,11 +32,25 @@ func TestCompileSettings(t *testing.T) {
 		{"queue not object", `{"queues":[1]}`, false, nil},
 		{"queue without name", `{"queues":[{"secret":"s"}]}`, false, nil},
 		{"name not string", `{"queues":[{"name":5}]}`, false, nil},
-		{"rules not array", `{"queues":[{"name":"q","activation":{"rules":"x"}}]}`, false, nil},
-		{"rule not object", `{"queues":[{"name":"q","activation":{"rules":[1]}}]}`, false, nil},
-		{"rule value a number", `{"queues":[{"name":"q","activation":{"rules":[{"value":5}]}}]}`, false, nil},
-		{"variantRules not array", `{"queues":[{"name":"q","activation":{"variantRules":{}}}]}`, false, nil},
-		{"variant not object", `{"queues":[{"name":"q","activation":{"variantRules":[1]}}]}`, false, nil},
+		// Malformed rules compile; they fail when a request reaches them, where Python raises
+		// (TestMalformedRulesFailWherePythonDoes).
+		{"rules not array", `{"queues":[{"name":"q","activation":{"rules":"x"}}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "broken", s.queues[0].rules[0].broken, "rules is a string")
+		}},
+		{"rule not object", `{"queues":[{"name":"q","activation":{"rules":[1]}}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "broken", s.queues[0].rules[0].broken, "a rule is not an object")
+		}},
+		{"rule value a number", `{"queues":[{"name":"q","activation":{"rules":[{"value":5}]}}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "valueNotText", s.queues[0].rules[0].valueNotText, true)
+			mustEqual(t, "broken", s.queues[0].rules[0].broken, "a rule has no component")
+		}},
+		// Port: a malformed variant list or entry is skipped.
+		{"variantRules not array", `{"queues":[{"name":"q","activation":{"variantRules":{}}}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "variants", len(s.queues[0].variants), 0)
+		}},
+		{"variant not object", `{"queues":[{"name":"q","activation":{"variantRules":[1,{"variant":"v","rules":[]}]}}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "variants", len(s.queues[0].variants), 1)
+		}},
 		{"minimal queue", `{"queues":[{"name":"q"}]}`, true, func(t *testing.T, s *settings) {
 			q := s.queues[0]
 			mustEqual(t, "cookieName", q.cookieName, "QueueFair-Pass-q")

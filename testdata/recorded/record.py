@@ -1,14 +1,17 @@
 """Record random conformance scenarios from the Python reference adapter.
 
-Usage: PYTHONPATH=<checkout of Queue-Fair/python> python3 record.py OUTDIR [SEED...]
+Usage: PYTHONPATH=<checkout of Queue-Fair/python> python3 record.py OUTDIR
 
-For each seed it builds 800 random requests (queues, rules, Passed Strings and Cookies, uid
+For each of six seeds it builds 800 random requests (queues, rules, Passed Strings and Cookies, uid
 cookies, adapter-server answers), runs each through the reference with a recording Service,
 a fixed clock and no network, and keeps one scenario per distinct behaviour. The files use
 the format of testdata/conformance (see its README). Left out: scenarios whose URL ends in a
 qfq= parameter, where the reference drops the queue name's last character (SPEC section 3,
 Port). Where the reference crashes in a debug log line, the expectation is what it does with
 debug off (SPEC section 10: logs never fail) and the name ends in -debugcrash.
+Five more seeds make "malformed-" scenarios: the same requests with settings keys removed or
+given values of the wrong JSON type, and adapter answers likewise; where the reference raises,
+the expectation is its calls up to that point and the page running.
 """
 import contextlib, hashlib, hmac, io, json, os, random, sys, tempfile, urllib.parse
 
@@ -257,41 +260,95 @@ def trailing_qfq(url):
     return i != -1 and url.find("&", i) == -1
 
 
+# Malformed settings and answers: keys removed, values of the wrong JSON type.
+QFIELDS = ["secret", "passedLifetimeMinutes", "queueServer", "adapterServer", "dynamicTarget", "displayName", "activation"]
+RFIELDS = ["operator", "caseSensitive", "negate", "value", "match", "component", "name"]
+
+
+ODD = [None, 5, 0, True, False, "", "x", "rules", [], ["rules"], {}, {"a": 1}]
+
+
+def odd():
+    return json.loads(json.dumps(random.choice(ODD)))
+
+
+def mutate(sc):
+    for q in (sc["settings"] or {}).get("queues", []):
+        if random.random() < 0.3:
+            q.pop(random.choice(QFIELDS), None)
+        if random.random() < 0.3:
+            q[random.choice(QFIELDS + ["cookieDomain", "adapterMode"])] = odd()
+        act = q.get("activation")
+        if isinstance(act, dict) and random.random() < 0.05:
+            q["activation"] = odd()
+        elif isinstance(act, dict) and random.random() < 0.05:
+            act["rules"] = odd()
+        elif isinstance(act, dict) and isinstance(act.get("rules"), list):
+            for i, r in enumerate(act["rules"]):
+                x = random.random()
+                if x < 0.1:
+                    r.pop(random.choice(RFIELDS), None)
+                elif x < 0.2:
+                    r[random.choice(RFIELDS)] = odd()
+                elif x < 0.22:
+                    act["rules"][i] = odd()
+    for u, r in sc["adapterResponses"].items():
+        if r and random.random() < 0.3:
+            r.pop(random.choice(list(r)), None)
+        if r and random.random() < 0.3:
+            r[random.choice(list(r))] = odd()
+    return sc
+
 
 def signature(sc):
     """What a scenario exercises, coarsely: one scenario is kept per signature."""
     e = sc["expect"]
     ops = tuple((c["op"], c.get("name", "")[:15].replace("QueueFair-Pass-", "P"), c.get("lifetimeSeconds", 0) > 0)
                 for c in e["calls"])
+    if sc["name"].startswith("malformed-"):  # what broke, and how far the reference had got
+        return ("malformed", e["outcome"].split(":")[1] if ":" in e["outcome"] else "", e["continue"],
+                tuple(c["op"] for c in e["calls"]), len(e["fetches"]))
     return (sc["config"]["adapterMode"], "debugcrash" in sc["name"], e["continue"], ops, len(e["fetches"]),
             len(e["sleeps"]), "qfqid" in sc["request"]["url"], e["outcome"].split(":")[0],
             any(ord(c) > 127 for c in sc["request"]["url"]))
 
 
+def record(seed, malformed, kept):
+    global SEED
+    SEED = seed
+    random.seed(seed)
+    for i in range(800):
+        sc = scenario(i)
+        if malformed:
+            sc = mutate(sc)
+            sc["name"] = sc["name"].replace("recorded-", "malformed-")
+        if trailing_qfq(sc["request"]["url"]):
+            continue
+        e = run(sc)
+        if e["outcome"] != "ok" and sc["config"]["debug"] is not False:
+            quiet = json.loads(json.dumps(sc))
+            quiet["config"]["debug"] = False
+            e = run(quiet)
+            sc["name"] += "-debugcrash"
+        if e["outcome"] != "ok" and not malformed and "no answer" not in e["outcome"]:
+            continue
+        if "KeyError: 'dynamicTarget'" in e["outcome"]:
+            continue  # SPEC section 8, Port: a missing dynamicTarget is "disabled"
+        if any(not isinstance(c.get(k, ""), str) for c in e["calls"] for k in ("name", "value", "domain", "location")) or \
+                any(not isinstance(c.get("lifetimeSeconds", 0), int) for c in e["calls"]):
+            continue  # the reference handed the Service a non-string: Go's Service takes strings
+        sc["expect"] = e
+        kept.setdefault(signature(sc), json.loads(json.dumps(sc)))
 
 
 def main():
-    global SEED
-    outdir, seeds = sys.argv[1], [int(s) for s in sys.argv[2:]] or [31, 32, 33, 34, 35, 36]
+    outdir = sys.argv[1]
     os.makedirs(outdir, exist_ok=True)
     kept = {}
-    for seed in seeds:
-        SEED = seed
-        random.seed(seed)
-        for i in range(800):
-            sc = scenario(i)
-            if trailing_qfq(sc["request"]["url"]):
-                continue
-            e = run(sc)
-            if e["outcome"] != "ok" and sc["config"]["debug"] is not False:
-                quiet = json.loads(json.dumps(sc))
-                quiet["config"]["debug"] = False
-                e = run(quiet)
-                sc["name"] += "-debugcrash"
-            if e["outcome"] != "ok" and "no answer" not in e["outcome"]:
-                continue  # a crash the spec answers differently: covered by specExpect vectors
-            sc["expect"] = e
-            kept.setdefault(signature(sc), sc)
+    for seed in [31, 32, 33, 34, 35, 36]:
+        record(seed, False, kept)
+    for seed in [61, 62, 63, 64, 65]:
+        record(seed, True, kept)
     for sc in kept.values():
         sc["description"] = "random scenario recorded from the Python reference (see README.md)"
         with open(os.path.join(outdir, sc["name"] + ".json"), "w") as f:
