@@ -130,6 +130,31 @@ func BenchmarkFloorScan(b *testing.B) {
 	}
 }
 
+// BenchmarkFloorRedirectParallel is the unavoidable work of W4 on every CPU: build the queue
+// server's Location and hand it to a Service that keeps it, one allocation per op because
+// Service.Redirect takes a string. Its throughput at -cpu 2 over -cpu 1 is the ceiling for
+// W4's: with this little live heap, the garbage collector and the allocator take a share of
+// the second CPU that the zero-allocation workloads do not pay.
+func BenchmarkFloorRedirectParallel(b *testing.B) {
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		svc := &keepingService{}
+		for pb.Next() {
+			var scratch [512]byte
+			u := appendStartURL(scratch[:0], "shopco.queue-fair.net", "/", "checkout", "?target=")
+			svc.Redirect(string(appendURLEncoded(u, benchURL)))
+		}
+	})
+}
+
+// keepingService keeps the last Location it was given, as a real Service does.
+type keepingService struct {
+	noopService
+	location string
+}
+
+func (s *keepingService) Redirect(location string) { s.location = location }
+
 // BenchmarkCheckHTTP is the whole net/http path for W1: Gate.Check with a real request.
 func BenchmarkCheckHTTP(b *testing.B) {
 	g := benchGate(b)

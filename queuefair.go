@@ -377,16 +377,21 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 			if r.noOperator {
 				return false, abortf("rule %d has no operator", i+1)
 			}
-			if r.op == "And" && !state {
+			if r.op == opAnd && !state {
 				return false, nil
 			}
-			if r.op == "Or" && state {
+			if r.op == opOr && state {
 				return true, nil
 			}
 		}
-		m, err := a.isRuleMatch(r)
-		if err != nil {
-			return false, err
+		var m bool
+		if r.odd {
+			var err error
+			if m, err = a.isOddRuleMatch(r); err != nil {
+				return false, err
+			}
+		} else {
+			m = a.isRuleMatch(r)
 		}
 		if a.d {
 			a.log("rule evaluated", "rule", i+1, "match", m)
@@ -395,11 +400,11 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 			state = m
 			continue
 		}
-		if r.op == "And" {
+		if r.op == opAnd {
 			if state = state && m; !state {
 				break
 			}
-		} else if r.op == "Or" {
+		} else if r.op == opOr {
 			if state = state || m; state {
 				break
 			}
@@ -412,36 +417,16 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 }
 
 // isRuleMatch is Python's isRuleMatch: compare one part of the request with the rule's value.
-func (a *Adapter) isRuleMatch(r *rule) (bool, error) {
-	if r.broken != "" {
-		return false, abortf("%s", r.broken)
-	}
-	var comp string
-	switch r.component {
-	case compDomain:
-		comp = a.parts().domain
-	case compPath:
-		comp = a.parts().path
-	case compQuery:
-		comp = a.parts().query
-	case compCookie:
-		if !r.noCookie {
-			comp = a.service.GetCookie(r.cookie)
-		}
-	default:
-		comp = a.requestedURL
-	}
+func (a *Adapter) isRuleMatch(r *rule) bool {
+	comp := a.component(r)
 	if a.d {
 		a.log("testing rule", "component", r.componentName, "value", r.value, "against", comp)
 	}
 	ret := false
 	switch r.match {
 	case matchEqual:
-		ret = !r.valueNotText && equalRule(comp, r.value, r.caseSensitive)
+		ret = equalRule(comp, r.value, r.caseSensitive)
 	case matchContain:
-		if r.valueNotText && comp != "" {
-			return false, abortf("a rule's value is not text") // Python's comp.find(value)
-		}
 		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive)
 	case matchExist:
 		ret = comp != ""
@@ -449,7 +434,38 @@ func (a *Adapter) isRuleMatch(r *rule) (bool, error) {
 	if r.negate {
 		ret = !ret
 	}
-	return ret, nil
+	return ret
+}
+
+// isOddRuleMatch is isRuleMatch for a rule that Python cannot evaluate in full (rule.odd): it
+// fails where Python raises: at once for a broken rule, and for a Contain whose value is not
+// text, when the component is not empty (Python's comp.find(value)).
+func (a *Adapter) isOddRuleMatch(r *rule) (bool, error) {
+	if r.broken != "" {
+		return false, abortf("%s", r.broken)
+	}
+	if a.component(r) != "" {
+		return false, abortf("a rule's value is not text")
+	}
+	return r.negate, nil // an empty component contains nothing
+}
+
+// component is the part of the request that rule r looks at.
+func (a *Adapter) component(r *rule) string {
+	switch r.component {
+	case compDomain:
+		return a.parts().domain
+	case compPath:
+		return a.parts().path
+	case compQuery:
+		return a.parts().query
+	case compCookie:
+		if r.noCookie {
+			return ""
+		}
+		return a.service.GetCookie(r.cookie)
+	}
+	return a.requestedURL
 }
 
 // parts returns a with the requested URL cut into the components rules test, once per
@@ -461,12 +477,45 @@ func (a *Adapter) parts() *Adapter {
 	return a
 }
 
-// cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL.
+// cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL. The
+// usual URL, "http(s)://host[:port][/path][?query][#fragment]" with no other "://" before its
+// query and a host that does not also occur inside the scheme, is cut in one pass; any other
+// goes through domainOf and pathAfter, which follow Python step by step (FuzzComponents holds
+// the two to the same answers).
 func (a *Adapter) cutParts() {
-	a.domain = domainOf(a.requestedURL)
-	a.path = pathAfter(a.requestedURL, a.domain)
-	a.query = queryOf(a.requestedURL)
+	u := a.requestedURL
 	a.haveParts = true
+	if off := schemeLen(u); off > 0 {
+		rest := u[off:]
+		host := rest[:indexHostEnd(rest)]
+		start, end := off+len(host), len(u) // the path is u[start:end], port included
+		for i := start; i < len(u); i++ {
+			if c := u[i]; c == '?' || c == '#' {
+				end = i
+				break
+			} else if c == ':' && strings.HasPrefix(u[i+1:], "//") {
+				end = -1 // another scheme before the query: Python's replacements apply
+				break
+			}
+		}
+		if host != "" && end >= 0 && !hostInScheme(u, off, host) {
+			if u[start:end] == "" || u[start] != ':' { // a port is the rare case: left to pathAfter
+				a.domain, a.path = host, u[start:end]
+				if a.path == "" {
+					a.path = "/"
+				}
+				if end < len(u) && u[end] == '?' {
+					a.query = u[end+1:] // the first '?' of the URL: the scheme and host have none
+				} else {
+					a.query = queryOf(u)
+				}
+				return
+			}
+		}
+	}
+	a.domain = domainOf(u)
+	a.path = pathAfter(u, a.domain)
+	a.query = queryOf(u)
 }
 
 // hostInScheme reports whether host also occurs starting in the first off bytes of u (its
@@ -605,10 +654,11 @@ func equalRule(comp, value string, caseSensitive bool) bool {
 }
 
 // containsRule is Python's `comp.find(test) != -1` after lower-casing both when the rule is
-// not case sensitive (value is already lower-cased). One pass compares with ASCII letters
-// folded: such a match is a match in the lower-cased comp (lower-casing maps each character on
-// its own). Only when there is none and comp has non-ASCII bytes, whose lower case could match,
-// is a lower-cased copy searched.
+// not case sensitive (value is already lower-cased, and UTF-8 as it comes from JSON). One pass
+// compares with ASCII letters folded: such a match is a match in the lower-cased comp, since
+// it starts on a character and lower-casing leaves lower-case text as it is. Only when there
+// is none and comp has non-ASCII bytes, whose lower case could match, is a lower-cased copy
+// searched.
 func containsRule(comp, value string, caseSensitive bool) bool {
 	if caseSensitive {
 		return strings.Contains(comp, value)
@@ -617,13 +667,9 @@ func containsRule(comp, value string, caseSensitive bool) bool {
 	if n == 0 {
 		return true
 	}
-	first, ascii := value[0], true
-	for i := 0; i < len(comp); i++ {
-		c := comp[i]
-		if c >= 0x80 {
-			ascii = false
-		}
-		if i+n > len(comp) || lowerASCII(c) != first {
+	first := value[0]
+	for i := 0; i+n <= len(comp); i++ {
+		if lowerASCII(comp[i]) != first {
 			continue
 		}
 		j := 1
@@ -634,11 +680,20 @@ func containsRule(comp, value string, caseSensitive bool) bool {
 			return true
 		}
 	}
-	return !ascii && strings.Contains(pythonLower(comp), value)
+	return !isASCII(comp) && strings.Contains(pythonLower(comp), value)
 }
 
+// isASCII reports whether s has only ASCII bytes, eight at a time.
 func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		if w&0x8080808080808080 != 0 {
+			return false
+		}
+	}
+	for ; i < len(s); i++ {
 		if s[i] >= 0x80 {
 			return false
 		}

@@ -25,6 +25,9 @@ func TestComponentsMatchPython(t *testing.T) {
 		mustEqual(t, "Domain of "+tt.URL, domainOf(tt.URL), tt.Domain)
 		mustEqual(t, "Path of "+tt.URL, pathOf(tt.URL), tt.Path)
 		mustEqual(t, "Query of "+tt.URL, queryOf(tt.URL), tt.Query)
+		a := Adapter{requestedURL: tt.URL}
+		a.parts()
+		mustEqual(t, "parts of "+tt.URL, [3]string{a.domain, a.path, a.query}, [3]string{tt.Domain, tt.Path, tt.Query})
 	}
 }
 
@@ -57,11 +60,7 @@ func TestIsRuleMatch(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := (&Gate{}).NewAdapter(newRecorder(cookies), u, testUA, testIP, "")
-			got, err := a.isRuleMatch(&tt.r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			mustEqual(t, "isRuleMatch", got, tt.want)
+			mustEqual(t, "isRuleMatch", a.isRuleMatch(&tt.r), tt.want)
 		})
 	}
 }
@@ -124,7 +123,7 @@ func TestPythonLower(t *testing.T) {
 func TestIsMatchArray(t *testing.T) {
 	T := rule{component: compPath, match: matchExist}               // always true
 	F := rule{component: compPath, match: matchExist, negate: true} // always false
-	with := func(r rule, op string) rule { r.op = op; return r }
+	with := func(r rule, op operator) rule { r.op = op; return r }
 	tests := []struct {
 		name  string
 		rules []rule
@@ -135,14 +134,14 @@ func TestIsMatchArray(t *testing.T) {
 		{"empty rules", []rule{}, true, false},
 		{"single true", []rule{T}, true, true},
 		{"single false", []rule{F}, true, false},
-		{"first operator ignored", []rule{with(F, "Or")}, true, false},
-		{"T and F", []rule{T, with(F, "And")}, true, false},
-		{"T and T", []rule{T, with(T, "And")}, true, true},
-		{"F or T", []rule{F, with(T, "Or")}, true, true},
-		{"F and T or T", []rule{F, with(T, "And"), with(T, "Or")}, true, false}, // And with false state returns at once
-		{"T or F and F", []rule{T, with(F, "Or"), with(F, "And")}, true, true},  // Or with true state returns at once
-		{"null operator is ignored", []rule{T, with(F, "")}, true, true},
-		{"unknown operator is ignored", []rule{F, with(T, "XOR")}, true, false},
+		{"first operator ignored", []rule{with(F, opOr)}, true, false},
+		{"T and F", []rule{T, with(F, opAnd)}, true, false},
+		{"T and T", []rule{T, with(T, opAnd)}, true, true},
+		{"F or T", []rule{F, with(T, opOr)}, true, true},
+		{"F and T or T", []rule{F, with(T, opAnd), with(T, opOr)}, true, false}, // And with false state returns at once
+		{"T or F and F", []rule{T, with(F, opOr), with(F, opAnd)}, true, true},  // Or with true state returns at once
+		{"null operator is ignored", []rule{T, with(F, opOther)}, true, true},
+		{"unknown operator is ignored", []rule{F, with(T, opOther)}, true, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

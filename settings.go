@@ -88,23 +88,35 @@ const (
 
 // rule is one activation rule, with its value lower-cased once for case-insensitive rules.
 type rule struct {
-	op            string // "And", "Or", or anything else (ignored)
+	// The fields every evaluation reads come first, small ones together.
+	op            operator
 	component     component
-	componentName string // for logs
-	cookie        string // the cookie name of a Cookie rule
-	value         string // lower-cased unless caseSensitive
 	match         matchKind
 	caseSensitive bool
 	negate        bool
+	odd           bool   // broken, or valueNotText with Contain: see Adapter.isOddRuleMatch
+	noOperator    bool   // no "operator" key: raises when the rule is not the first
+	noCookie      bool   // a Cookie rule whose name is a number, boolean or null: never set
+	valueNotText  bool   // "value" is null, a number, ...: an Equal is false, a Contain raises
+	value         string // lower-cased unless caseSensitive
+	cookie        string // the cookie name of a Cookie rule
+	componentName string // for logs
 
 	// Where Python would raise on reading this rule (a missing key, or a value that is not
 	// text), the error is kept for the moment Python would reach it: a rule that is never
 	// evaluated never fails, as in the reference.
-	broken       string // why evaluating this rule raises; "" if it does not
-	noOperator   bool   // no "operator" key: raises when the rule is not the first
-	valueNotText bool   // "value" is null, a number, ...: an Equal is false, a Contain raises
-	noCookie     bool   // a Cookie rule whose name is a number, boolean or null: never set
+	broken string // why evaluating this rule raises; "" if it does not
 }
+
+// operator is a rule's "operator": Python tests it against "And" and "Or" and ignores anything
+// else (null included).
+type operator uint8
+
+const (
+	opOther operator = iota
+	opAnd
+	opOr
+)
 
 // variant is one entry of activation.variantRules.
 type variant struct {
@@ -239,20 +251,20 @@ func parseRules(v any) ([]rule, bool) {
 		list = x
 	case string:
 		if x != "" {
-			return []rule{{broken: "rules is a string", noOperator: true}}, true
+			return []rule{{odd: true, broken: "rules is a string", noOperator: true}}, true
 		}
 	case map[string]any:
 		if len(x) > 0 {
-			return []rule{{broken: "rules is an object", noOperator: true}}, true
+			return []rule{{odd: true, broken: "rules is an object", noOperator: true}}, true
 		}
 	default:
-		return []rule{{broken: "rules is not a list", noOperator: true}}, true
+		return []rule{{odd: true, broken: "rules is not a list", noOperator: true}}, true
 	}
 	rules := make([]rule, 0, len(list))
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			rules = append(rules, rule{broken: "a rule is not an object", noOperator: true})
+			rules = append(rules, rule{odd: true, broken: "a rule is not an object", noOperator: true})
 			continue
 		}
 		rules = append(rules, parseRule(m))
@@ -271,7 +283,12 @@ func parseRule(m map[string]any) rule {
 		return v
 	}
 	op, ok := m["operator"]
-	r.op, _ = op.(string)
+	switch op {
+	case "And":
+		r.op = opAnd
+	case "Or":
+		r.op = opOr
+	}
 	r.noOperator = !ok
 	r.componentName, _ = need("component").(string)
 	switch r.componentName {
@@ -314,6 +331,10 @@ func parseRule(m map[string]any) rule {
 		}
 		r.value = pythonLower(r.value)
 	}
+	if r.valueNotText && r.match == matchEqual {
+		r.match = matchNone // Python's comp == value is false for a value that is not text
+	}
+	r.odd = r.broken != "" || r.valueNotText && r.match == matchContain
 	return r
 }
 
