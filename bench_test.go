@@ -121,7 +121,7 @@ func BenchmarkFloorScan(b *testing.B) {
 		if strings.Contains(benchW1, "qfqid=") {
 			n++
 		}
-		if containsRule(benchW1, "/checkout", false) {
+		if containsRule(benchW1, "/checkout", false, false) {
 			n++
 		}
 	}

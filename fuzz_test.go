@@ -104,7 +104,7 @@ func FuzzComponents(f *testing.F) {
 			if equalRule(u, v, false) != (lowerU == v) {
 				t.Fatalf("equalRule(%q, %q) disagrees with pythonLower", u, v)
 			}
-			if got, want := containsRule(u, v, false), strings.Contains(lowerU, v); got != want {
+			if got, want := containsRule(u, v, false, false), strings.Contains(lowerU, v); got != want {
 				t.Fatalf("containsRule(%q, %q) = %v, pythonLower gives %v", u, v, got, want)
 			}
 		}

@@ -71,6 +71,7 @@ type Adapter struct {
 	// The parts of requestedURL that rules test, cut once (see parts).
 	domain, path, query string
 	haveParts           bool
+	urlASCII            bool // requestedURL has only ASCII bytes, so its parts need no Unicode lower-casing
 }
 
 // errAbort wraps the failures that end a request early with the page running, where Python
@@ -427,7 +428,7 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	case matchEqual:
 		ret = equalRule(comp, r.value, r.caseSensitive)
 	case matchContain:
-		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive)
+		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive, a.urlASCII && r.component != compCookie)
 	case matchExist:
 		ret = comp != ""
 	}
@@ -485,6 +486,7 @@ func (a *Adapter) parts() *Adapter {
 func (a *Adapter) cutParts() {
 	u := a.requestedURL
 	a.haveParts = true
+	a.urlASCII = isASCII(u)
 	if off := schemeLen(u); off > 0 {
 		rest := u[off:]
 		host := rest[:indexHostEnd(rest)]
@@ -658,8 +660,8 @@ func equalRule(comp, value string, caseSensitive bool) bool {
 // compares with ASCII letters folded: such a match is a match in the lower-cased comp, since
 // it starts on a character and lower-casing leaves lower-case text as it is. Only when there
 // is none and comp has non-ASCII bytes, whose lower case could match, is a lower-cased copy
-// searched.
-func containsRule(comp, value string, caseSensitive bool) bool {
+// searched; compASCII says that comp is known to have none.
+func containsRule(comp, value string, caseSensitive, compASCII bool) bool {
 	if caseSensitive {
 		return strings.Contains(comp, value)
 	}
@@ -680,7 +682,7 @@ func containsRule(comp, value string, caseSensitive bool) bool {
 			return true
 		}
 	}
-	return !isASCII(comp) && strings.Contains(pythonLower(comp), value)
+	return !compASCII && !isASCII(comp) && strings.Contains(pythonLower(comp), value)
 }
 
 // isASCII reports whether s has only ASCII bytes, eight at a time.
@@ -969,6 +971,9 @@ func (a *Adapter) markPassed(name string) {
 
 // isMarked is Python's `name in self.passedQueues`.
 func (a *Adapter) isMarked(name string) bool {
+	if a.passedCount == 0 {
+		return false // the usual case: nothing passed yet
+	}
 	for _, n := range a.passedQueues[:a.passedCount] {
 		if n == name {
 			return true

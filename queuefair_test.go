@@ -32,7 +32,7 @@ func TestComponentsMatchPython(t *testing.T) {
 }
 
 func TestIsRuleMatch(t *testing.T) {
-	cookies := map[string]string{"tier": "Gold", "empty": ""}
+	cookies := map[string]string{"tier": "Gold", "empty": "", "kelvin": "\u212a"}
 	u := "https://Shop.Example.com/Checkout/Cart?Item=7"
 	tests := []struct {
 		name string
@@ -56,10 +56,13 @@ func TestIsRuleMatch(t *testing.T) {
 		{"unknown match", rule{component: compPath, value: "/", match: matchNone}, false},
 		{"unknown match negated", rule{component: compPath, value: "/", match: matchNone, negate: true}, true},
 		{"unknown component is the URL", rule{component: compURL, value: "https://shop", match: matchContain}, true},
+		// The URL is ASCII; a cookie need not be, and the Kelvin sign lower-cases to 'k'.
+		{"non-ASCII cookie contains", rule{component: compCookie, cookie: "kelvin", value: "k", match: matchContain}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := (&Gate{}).NewAdapter(newRecorder(cookies), u, testUA, testIP, "")
+			a.parts() // as after an earlier URL rule: the URL is known to be ASCII
 			mustEqual(t, "isRuleMatch", a.isRuleMatch(&tt.r), tt.want)
 		})
 	}
@@ -91,7 +94,7 @@ func TestCaseInsensitiveFolding(t *testing.T) {
 		{"/ΟΔΟΣ/ΟΔΟΣ", "ς/", false, true},
 	} {
 		mustEqual(t, "equal "+tt.comp, equalRule(tt.comp, tt.value, false), tt.equal)
-		mustEqual(t, "contains "+tt.comp, containsRule(tt.comp, tt.value, false), tt.contains)
+		mustEqual(t, "contains "+tt.comp, containsRule(tt.comp, tt.value, false, false), tt.contains)
 	}
 }
 
