@@ -116,6 +116,9 @@ func FuzzQueryValue(f *testing.F) {
 		f.Add(s, "qfh")
 	}
 	f.Fuzz(func(t *testing.T, s, key string) {
+		if got, want := lastIndex(s, key+"="), strings.LastIndex(s, key+"="); got != want {
+			t.Fatalf("lastIndex(%q, %q) = %d, want %d", s, key+"=", got, want)
+		}
 		v, ok := queryValue(s, key)
 		if ok && !strings.ContainsAny(s, "%+") && !strings.Contains(s, key+"="+v) {
 			t.Fatalf("queryValue(%q, %q) = %q, not in the input", s, key, v)

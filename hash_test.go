@@ -191,3 +191,12 @@ func TestParseNumbers(t *testing.T) {
 		}
 	}
 }
+
+func TestLastIndex(t *testing.T) {
+	for _, tt := range [][2]string{
+		{"", ""}, {"abc", ""}, {"", "qfh="}, {"qfh=", "qfh="}, {"qfh=qfh=", "qfh="}, {"aqfh=bqfh=c", "qfh="},
+		{"qfhqfh=", "qfh="}, {"aaaa", "aa"}, {"qfqid=1&qfh=2&qfqid=3", "qfqid="}, {"qf", "qfh="}, {"xyz", "q"},
+	} {
+		mustEqual(t, "lastIndex("+tt[0]+", "+tt[1]+")", lastIndex(tt[0], tt[1]), strings.LastIndex(tt[0], tt[1]))
+	}
+}
