@@ -101,10 +101,13 @@ func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 			continue // parse_qs drops a field without '=' or with a blank value
 		}
 		name, raw := field[:eq], field[eq+1:]
+		if hasEscapes(name, true) {
+			name = unquote(name, true) // rare: an encoded name such as qf%68
+		}
 		switch {
-		case !ok1 && nameIs(name, k1):
+		case !ok1 && name == k1:
 			v1, ok1 = unquote(raw, true), true
-		case !ok2 && nameIs(name, k2):
+		case !ok2 && name == k2:
 			v2, ok2 = unquote(raw, true), true
 		}
 		if ok1 && ok2 {
@@ -112,11 +115,6 @@ func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 		}
 	}
 	return
-}
-
-// nameIs reports whether a raw query field name decodes to key.
-func nameIs(name, key string) bool {
-	return name == key || (hasEscapes(name, true) && unquote(name, true) == key)
 }
 
 // lastIndex is strings.LastIndex for the short needles of this package, searching back for
@@ -202,6 +200,14 @@ func invalidPrefixLen(b []byte) int {
 
 // hasEscapes reports whether s holds a '%' (or, with plus, a '+'): whether unquote changes it.
 func hasEscapes(s string, plus bool) bool {
+	if len(s) < 16 { // a field name: a loop beats two calls to IndexByte
+		for i := 0; i < len(s); i++ {
+			if s[i] == '%' || plus && s[i] == '+' {
+				return true
+			}
+		}
+		return false
+	}
 	return strings.IndexByte(s, '%') >= 0 || (plus && strings.IndexByte(s, '+') >= 0)
 }
 
