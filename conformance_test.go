@@ -46,8 +46,9 @@ type expectation struct {
 }
 
 // conformanceDirs are the folders whose *.json scenarios TestConformance runs: the project's
-// copy, the scenarios recorded with testdata/recorded/record.py, the shared originals when they sit beside the checkout, and any folders listed in
-// QUEUEFAIR_CONFORMANCE_DIRS (for scenarios recorded elsewhere from the Python reference).
+// copy, the scenarios recorded with testdata/recorded/record.py, the shared originals when
+// they sit beside the checkout, and any folders listed in QUEUEFAIR_CONFORMANCE_DIRS (for
+// scenarios recorded elsewhere from the Python reference).
 func conformanceDirs() []string {
 	dirs := []string{
 		filepath.Join("testdata", "conformance"),

@@ -451,7 +451,8 @@ func (a *Adapter) isOddRuleMatch(r *rule) (bool, error) {
 	return r.negate, nil // an empty component contains nothing
 }
 
-// component is the part of the request that rule r looks at.
+// component is the first half of Python's isRuleMatch: the part of the request that rule r
+// looks at (Domain, Path, Query, a Cookie, or else the whole URL).
 func (a *Adapter) component(r *rule) string {
 	switch r.component {
 	case compDomain:

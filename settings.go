@@ -251,25 +251,31 @@ func parseRules(v any) ([]rule, bool) {
 		list = x
 	case string:
 		if x != "" {
-			return []rule{{odd: true, broken: "rules is a string", noOperator: true}}, true
+			return []rule{brokenRule("rules is a string")}, true
 		}
 	case map[string]any:
 		if len(x) > 0 {
-			return []rule{{odd: true, broken: "rules is an object", noOperator: true}}, true
+			return []rule{brokenRule("rules is an object")}, true
 		}
 	default:
-		return []rule{{odd: true, broken: "rules is not a list", noOperator: true}}, true
+		return []rule{brokenRule("rules is not a list")}, true
 	}
 	rules := make([]rule, 0, len(list))
 	for _, item := range list {
 		m, ok := item.(map[string]any)
 		if !ok {
-			rules = append(rules, rule{odd: true, broken: "a rule is not an object", noOperator: true})
+			rules = append(rules, brokenRule("a rule is not an object"))
 			continue
 		}
 		rules = append(rules, parseRule(m))
 	}
 	return rules, true
+}
+
+// brokenRule stands for an entry of a rules list that is not a rule at all: Python raises on
+// it as soon as it is reached, reading its operator or its component.
+func brokenRule(why string) rule {
+	return rule{odd: true, broken: why, noOperator: true}
 }
 
 // parseRule reads one rule, noting each key Python reads with rule[...] that is missing.
