@@ -2,8 +2,10 @@ package queuefair
 
 import (
 	"context"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -293,6 +295,76 @@ func FuzzUIDCookie(f *testing.F) {
 		}
 		if a.hasUID && q.Get("uid") != a.uid {
 			t.Fatalf("uid %q arrived as %q", a.uid, q.Get("uid"))
+		}
+	})
+}
+
+// FuzzSignedPassTimestamp is SPEC 11.1 as a property: whenever a Passed String or a Passed
+// Cookie is accepted, the qfts that made it recent lies inside the signed text. The fuzzer
+// chooses the User-Agent, the signed text (signed honestly, as an attacker holding any genuine
+// pass can arrange), and the text put before and after it; the test then finds the signed text
+// the way SPEC 11.1 defines it, without the package's helpers, and checks it.
+func FuzzSignedPassTimestamp(f *testing.F) {
+	genuine := signedText(testNow - 10)
+	f.Add(testUA, genuine, "", "", false)
+	f.Add(testUA, genuine, "a=1&", "&utm=2", true)
+	f.Add(testUA+genuine, "", "", "&qfts=99999999999", false)
+	f.Add(testUA, genuine, "qfts=1764000000&", "", true)
+	f.Add(testUA, "&qfts=99999999999&"+genuine, "", "", false)
+	f.Add(testUA, "qfqid=1&qfts=1764000000&qfts=1&", "", "", true)
+	r := newRig(f, nil)
+	q := &queue{name: "q", secret: "sec-q", hasSecret: true, sign: newSigner("sec-q")}
+	f.Fuzz(func(t *testing.T, ua, body, before, after string, query bool) {
+		pass := before + body + "qfh=" + hashHex("sec-q", processIdentifier(ua)+body) + after
+		var signed string
+		var accepted bool
+		if query {
+			if strings.ContainsAny(pass, "#?") {
+				return // a query holds neither
+			}
+			a := r.gate.NewAdapter(newRecorder(nil), checkoutURL+"?"+pass, ua, testIP, "")
+			accepted = a.validateQuery(q)
+			h, i := strings.LastIndex(pass, "qfh="), strings.LastIndex(pass, "qfqid=")
+			if accepted && (i < 0 || i > h) {
+				t.Fatalf("accepted %q: qfqid= does not come before the last qfh=", pass)
+			}
+			if accepted {
+				signed = pass[i:h]
+			}
+		} else {
+			a := r.gate.NewAdapter(newRecorder(nil), checkoutURL, ua, testIP, "")
+			accepted = a.validateCookie(q.sign, 20, pass)
+			signed = pass[:strings.LastIndex(pass, "qfh=")]
+		}
+		if !accepted {
+			return
+		}
+		if !strings.HasPrefix(signed, "qfqid=") {
+			t.Fatalf("accepted %q: signed text %q does not start with qfqid=", pass, signed)
+		}
+		var stamps []string
+		for _, field := range strings.Split(signed, "&") {
+			name, value, _ := strings.Cut(field, "=")
+			if n, err := url.QueryUnescape(name); err == nil {
+				name = n
+			}
+			if name == "qfts" {
+				stamps = append(stamps, value)
+			}
+		}
+		if len(stamps) != 1 {
+			t.Fatalf("accepted %q: signed text %q holds %d qfts", pass, signed, len(stamps))
+		}
+		ts, err := strconv.ParseInt(strings.TrimSpace(stamps[0]), 10, 64)
+		if err != nil {
+			return // an odd spelling Python's int() reads (underscores, a sign): still signed
+		}
+		lo, hi := int64(testNow-20*60), int64(math.MaxInt64)
+		if query {
+			lo, hi = testNow-300, testNow+300
+		}
+		if ts < lo || ts > hi {
+			t.Fatalf("accepted %q: signed qfts %d is out of date", pass, ts)
 		}
 	})
 }

@@ -117,6 +117,48 @@ func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 	return
 }
 
+// queryValue is Python's urllib.parse.parse_qs(s)[key][0]: the first non-blank value of key.
+func queryValue(s, key string) (string, bool) {
+	v, ok, _, _ := queryValues(s, key, key)
+	return v, ok
+}
+
+// signedTimestamp has no Python counterpart (Port: SPEC 11.1, the reference reads qfts from
+// anywhere in the pass). It is the qfts that a pass's signed text vouches for: signed must start
+// with "qfqid=" and hold exactly one field named qfts (names decoded as parse_qs decodes them,
+// with or without a value); ts is that field's decoded value. A qfts outside the signed text is
+// never read: the visitor chooses the User-Agent that is hashed in front of the signed text, so
+// any text outside it may be the visitor's own. why says what is wrong, for the debug log.
+func signedTimestamp(signed string) (ts, why string) {
+	if !strings.HasPrefix(signed, "qfqid=") {
+		return "", "signed text does not start with qfqid="
+	}
+	found := false
+	for s := signed; s != ""; {
+		field := s
+		if i := strings.IndexByte(s, '&'); i >= 0 {
+			field, s = s[:i], s[i+1:]
+		} else {
+			s = ""
+		}
+		name, value, _ := strings.Cut(field, "=")
+		if hasEscapes(name, true) {
+			name = unquote(name, true)
+		}
+		if name != "qfts" {
+			continue
+		}
+		if found {
+			return "", "signed text has more than one qfts"
+		}
+		found, ts = true, unquote(value, true)
+	}
+	if ts == "" {
+		return "", "no timestamp in signed text"
+	}
+	return ts, ""
+}
+
 // lastIndex is strings.LastIndex for the short needles of this package, searching back for
 // the needle's first byte (strings.LastIndex hashes every byte of s).
 func lastIndex(s, needle string) int {

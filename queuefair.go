@@ -137,7 +137,10 @@ func (a *Adapter) checkAndAddCacheControl() {
 }
 
 // validateQuery is Python's validateQuery: whether the Passed String in the requested URL's
-// query is signed with q's secret for this visitor and is recent.
+// query is signed with q's secret for this visitor and is recent. Port (SPEC 11.1): the signed
+// text, from the last qfqid= to the last qfh=, must come in that order and hold the one qfts
+// that is checked; Python reads qfts from anywhere in the query, so a fresh unsigned qfts put in
+// front of an expired Passed String would revive it.
 func (a *Adapter) validateQuery(q *queue) bool {
 	qstr := urlQuery(a.requestedURL)
 	if a.d {
@@ -147,7 +150,7 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	if hpos < 0 {
 		return a.fail("no hash in query")
 	}
-	queryHash, hasHash, tsText, hasTS := queryValues(qstr, "qfh", "qfts")
+	queryHash, hasHash := queryValue(qstr, "qfh")
 	if !hasHash {
 		return a.fail("malformed hash")
 	}
@@ -155,8 +158,13 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	if qpos < 0 {
 		return a.fail("no queue identifier")
 	}
-	if !hasTS {
-		return a.fail("no timestamp")
+	if qpos > hpos {
+		return a.fail("qfh comes before qfqid")
+	}
+	signed := qstr[qpos:hpos]
+	tsText, why := signedTimestamp(signed)
+	if why != "" {
+		return a.fail(why)
 	}
 	ts, ok := parseDigits(tsText)
 	if !ok {
@@ -170,14 +178,10 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	if float64(ts) < now-limit {
 		return a.fail("timestamp too early")
 	}
-	check := ""
-	if qpos < hpos {
-		check = qstr[qpos:hpos]
-	}
 	if !q.hasSecret {
 		return a.fail("queue has no secret")
 	}
-	if !q.sign.matches(processIdentifier(a.userAgent), check, queryHash) {
+	if !q.sign.matches(processIdentifier(a.userAgent), signed, queryHash) {
 		return a.fail("failed hash")
 	}
 	return true
@@ -226,12 +230,15 @@ func (a *Adapter) ValidateCookie(secret string, passedLifetimeMinutes int, cooki
 	return a.validateCookie(newSigner(secret), passedLifetimeMinutes, cookie)
 }
 
-// validateCookie is ValidateCookie with an already keyed signer.
+// validateCookie is ValidateCookie with an already keyed signer. Port (SPEC 11.1): the signed
+// text, the cookie up to its last qfh=, must start with qfqid= and hold the one qfts that is
+// checked; Python reads qfts from anywhere in the cookie, so a visitor who moved the signed text
+// into the User-Agent could write any qfts after the hash and keep a pass for ever.
 func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie string) bool {
 	if a.d {
 		a.log("validating cookie", "cookie", cookie)
 	}
-	mHash, hasHash, tsText, hasTS := queryValues(cookie, "qfh", "qfts")
+	mHash, hasHash := queryValue(cookie, "qfh")
 	if !hasHash {
 		return a.fail("cookie has no hash")
 	}
@@ -239,11 +246,13 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 	if hpos < 0 {
 		return a.fail("cookie hash is not in plain text")
 	}
-	if !s.matches(processIdentifier(a.userAgent), cookie[:hpos], mHash) {
+	signed := cookie[:hpos]
+	if !s.matches(processIdentifier(a.userAgent), signed, mHash) {
 		return a.fail("cookie hash mismatch") // never log the expected hash: it is a valid pass
 	}
-	if !hasTS {
-		return a.fail("cookie has no timestamp")
+	tsText, why := signedTimestamp(signed)
+	if why != "" {
+		return a.fail(why)
 	}
 	ts, ok := parseInt(tsText)
 	if !ok {

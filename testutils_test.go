@@ -259,12 +259,6 @@ func hashHex(secret, message string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// queryValue is parse_qs(s)[key][0], for tests.
-func queryValue(s, key string) (string, bool) {
-	v, ok, _, _ := queryValues(s, key, key)
-	return v, ok
-}
-
 // pathOf is Python's Path branch, step by step, for tests.
 func pathOf(u string) string { return pathAfter(u, domainOf(u)) }
 
