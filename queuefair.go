@@ -84,9 +84,13 @@ func abortf(format string, args ...any) error {
 }
 
 // NewAdapter is Python's QueueFairAdapter constructor: the adapter for one request.
-// requestedURL must be the full URL the visitor asked for, with its query string; extra, when
-// not empty, is passed to the queue server as qfx. A nil Gate gives an Adapter whose
-// IsContinue lets the page run.
+//
+// requestedURL is the full URL the visitor asked for, as the server routes it: build it with
+// AbsoluteURL from the scheme, the host, the decoded path and the raw query string. A URL whose
+// path is still percent-encoded as the visitor sent it lets /%63heckout past a /checkout rule
+// on a server that decodes before routing (SPEC 11.2). userAgent is the User-Agent header ("" if
+// none), remoteIPAddress the visitor's IP. extra, when not empty, is passed to the queue server
+// as qfx. A nil Gate gives an Adapter whose IsContinue lets the page run.
 func (g *Gate) NewAdapter(service Service, requestedURL, userAgent, remoteIPAddress, extra string) *Adapter {
 	a := &Adapter{
 		g:               g,
@@ -1380,7 +1384,7 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) (cont bool) {
 	}()
 	scheme, ip := g.requestOrigin(r)
 	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	return g.NewAdapter(svc, requestedURL(scheme, r), r.UserAgent(), ip, "").IsContinue(r.Context())
+	return g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, "").IsContinue(r.Context())
 }
 
 // Handler is Check as net/http middleware: next runs only when the visitor may see the page.
@@ -1408,7 +1412,7 @@ func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, qu
 	}()
 	scheme, ip := g.requestOrigin(r)
 	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	a := g.NewAdapter(svc, requestedURL(scheme, r), r.UserAgent(), ip, "")
+	a := g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, "")
 	a.ctx = r.Context()
 	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, svc.GetCookie(CookieNameBase+queueName)) {
 		return true
@@ -1456,12 +1460,56 @@ func firstField(s string) string {
 	return f
 }
 
-// requestedURL is Django's request.build_absolute_uri(): scheme, host, path and query, as the
-// visitor sent them (the Passed String signature covers the raw query).
-func requestedURL(scheme string, r *http.Request) string {
-	uri := r.RequestURI
-	if !strings.HasPrefix(uri, "/") {
-		uri = r.URL.RequestURI()
+// AbsoluteURL is Django's request.build_absolute_uri(), the URL the reference's views.py gives
+// the adapter, for any Go framework: scheme "://" host, then path, the request's decoded path
+// (net/http's URL.Path; "/" when empty), re-escaped as Django's escape_uri_path does (every
+// byte but letters, digits and /:@&+$,-_.!~*'() as %XX), then "?" and rawQuery, the query
+// exactly as the visitor sent it, when it is not empty.
+//
+// Rules then see the path the server routes, so /%63heckout meets the /checkout rules, while
+// the Passed String signature is checked over the raw query it was made for (SPEC 11.2).
+// Gate.Check builds its URL with it; an integration over another framework should too.
+func AbsoluteURL(scheme, host, path, rawQuery string) string {
+	if path == "" || path[0] != '/' {
+		path = "/" + path
 	}
-	return scheme + "://" + r.Host + uri
+	clean := true
+	for i := 0; i < len(path) && clean; i++ {
+		clean = djangoPathSafe(path[i])
+	}
+	if clean && rawQuery == "" {
+		return scheme + "://" + host + path
+	}
+	if clean {
+		return scheme + "://" + host + path + "?" + rawQuery
+	}
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(scheme)+3+len(host)+3*len(path)+1+len(rawQuery))
+	b = append(append(append(b, scheme...), "://"...), host...)
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; djangoPathSafe(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	if rawQuery != "" {
+		b = append(append(b, '?'), rawQuery...)
+	}
+	return string(b)
+}
+
+// djangoPathSafe reports whether escape_uri_path (Python's quote with safe="/:@&+$,-_.!~*'()")
+// keeps byte c as it is.
+func djangoPathSafe(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("/:@&+$,-_.!~*'()", c) >= 0
+}
+
+// requestURL is AbsoluteURL for a net/http request reached through scheme.
+func requestURL(scheme string, r *http.Request) string {
+	return AbsoluteURL(scheme, r.Host, r.URL.Path, r.URL.RawQuery)
 }

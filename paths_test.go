@@ -1,0 +1,104 @@
+package queuefair
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// TestEncodedPathsMeetTheirRules is SPEC 11.2 through Gate.Handler around a real ServeMux:
+// whenever the mux routes a request to the /checkout handler, the /checkout rule has queued
+// the visitor first, however the path was spelled; and a path the mux does not route there
+// (double encoding) is not taken for it either.
+func TestEncodedPathsMeetTheirRules(t *testing.T) {
+	tests := []struct {
+		name          string
+		target        string
+		caseSensitive bool
+		routed        bool // the mux alone sends it to the /checkout handler
+		queued        bool
+	}{
+		{"plain", "/checkout", true, true, true},
+		{"encoded letter", "/%63heckout", true, true, true},
+		{"encoded letter, query", "/%63heckout?x=1", true, true, true},
+		{"every letter encoded", "/%63%68%65%63%6B%6F%75%74", true, true, true},
+		{"mixed case, case-insensitive rule", "/%43heckOUT", false, false, true},
+		{"mixed case, case-sensitive rule", "/%43heckOUT", true, false, false},
+		{"encoded slash", "/shop%2Fcheckout", true, false, true},
+		{"encoded slash before the name", "/%2Fcheckout", true, false, true},
+		{"double encoded", "/%2563heckout", true, false, false},
+		{"elsewhere", "/basket", true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var reached string
+			mux := http.NewServeMux()
+			mux.HandleFunc("/checkout", func(http.ResponseWriter, *http.Request) { reached = "checkout" })
+			mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) { reached = "other" })
+
+			mux.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", tt.target, nil))
+			mustEqual(t, "mux routes to /checkout", reached == "checkout", tt.routed)
+
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			rules := `[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":` +
+				map[bool]string{true: "true", false: "false"}[tt.caseSensitive] + `,"negate":false}]`
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+			reached = ""
+			w := httptest.NewRecorder()
+			r.gate.Handler(mux).ServeHTTP(w, httptest.NewRequest("GET", tt.target, nil))
+			mustEqual(t, "queued", w.Code == http.StatusFound, tt.queued)
+			if tt.routed && reached == "checkout" {
+				t.Errorf("%s reached the /checkout handler without queueing", tt.target)
+			}
+			if tt.queued && !strings.HasPrefix(w.Header().Get("Location"), "https://shopco.queue-fair.net/q?target=") {
+				t.Errorf("Location = %q", w.Header().Get("Location"))
+			}
+		})
+	}
+}
+
+func TestAbsoluteURL(t *testing.T) {
+	tests := []struct {
+		scheme, host, path, query, want string
+	}{
+		{"https", "shop.example.com", "/checkout", "", "https://shop.example.com/checkout"},
+		{"https", "shop.example.com", "/checkout", "a=1&qfh=x", "https://shop.example.com/checkout?a=1&qfh=x"},
+		{"http", "h:8080", "", "", "http://h:8080/"},
+		{"http", "h", "p", "", "http://h/p"},
+		{"http", "h", "/a b/%63/ü", "q=%20", "http://h/a%20b/%2563/%C3%BC?q=%20"},
+		{"http", "h", "/:@&+$,-_.!~*'()", "", "http://h/:@&+$,-_.!~*'()"},
+		{"http", "h", "/;?#\"<>\x00\xff", "", "http://h/%3B%3F%23%22%3C%3E%00%FF"},
+		{"http", "h", "/x", "raw=%zz;ü", "http://h/x?raw=%zz;ü"},
+	}
+	for _, tt := range tests {
+		mustEqual(t, "AbsoluteURL("+tt.path+")", AbsoluteURL(tt.scheme, tt.host, tt.path, tt.query), tt.want)
+	}
+}
+
+// FuzzAbsoluteURL: the path AbsoluteURL writes decodes back to the path it was given, and
+// holds only the bytes escape_uri_path leaves alone, '%' escapes, and nothing that could end
+// the path early ('?' or '#').
+func FuzzAbsoluteURL(f *testing.F) {
+	for _, p := range []string{"/checkout", "/%63heckout", "/a b", "/ü", "", "x", "/?#", "/%zz"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, path string) {
+		got := AbsoluteURL("https", "h", path, "")
+		escaped := strings.TrimPrefix(got, "https://h")
+		for i := 0; i < len(escaped); i++ {
+			if c := escaped[i]; c != '%' && !djangoPathSafe(c) {
+				t.Fatalf("AbsoluteURL(%q) = %q holds %q", path, got, c)
+			}
+		}
+		want := path
+		if want == "" || want[0] != '/' {
+			want = "/" + want
+		}
+		back, err := url.PathUnescape(escaped)
+		if err != nil || back != want {
+			t.Fatalf("AbsoluteURL(%q) = %q decodes to %q (%v)", path, got, back, err)
+		}
+	})
+}
