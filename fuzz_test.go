@@ -240,21 +240,26 @@ type roundTripFunc func(*http.Request) (*http.Response, error)
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // allowedRedirect reports whether loc goes where the adapter may send a visitor: a queue server
-// named in the settings, the location in the adapter server's answer, or the requested URL
-// itself (cut short by the strip redirect).
+// named in the settings, the location in the adapter server's answer when that is an http or
+// https URL, or the requested URL itself (cut short by the strip redirect); and whether it
+// holds no CR, LF or NUL. Values are compared as the adapter cleans them for the Service.
 func allowedRedirect(loc, requested, settings, answer string) bool {
-	if strings.HasPrefix(requested, loc) {
+	if strings.ContainsAny(loc, "\r\n\x00") {
+		return false
+	}
+	if strings.HasPrefix(headerSafe(requested), loc) {
 		return true
 	}
-	if s, err := compileSettings([]byte(settings)); err == nil {
+	const bom = "\xEF\xBB\xBF"
+	if s, err := compileSettings([]byte(strings.TrimPrefix(settings, bom))); err == nil {
 		for _, q := range s.queues {
-			if strings.HasPrefix(loc, "https://"+q.queueServer+"/") {
+			if strings.HasPrefix(loc, headerSafe("https://"+q.queueServer+"/")) {
 				return true
 			}
 		}
 	}
-	if r, err := parseAdapterResult([]byte(answer)); err == nil && r.hasLocation {
-		return strings.HasPrefix(loc, r.location+"?")
+	if r, err := parseAdapterResult([]byte(strings.TrimPrefix(answer, bom))); err == nil && r.hasLocation {
+		return isHTTPURL(r.location) && strings.HasPrefix(loc, headerSafe(r.location+"?"))
 	}
 	return false
 }

@@ -856,7 +856,7 @@ func (a *Adapter) setCookie(queueName, value string, lifetimeSeconds int, cookie
 		a.log("setting Passed Cookie", "queue", queueName, "value", value, "lifetime", lifetimeSeconds)
 	}
 	a.checkAndAddCacheControl()
-	a.service.SetCookie(a.cookieName(queueName), value, lifetimeSeconds, cookieDomain)
+	a.setServiceCookie(a.cookieName(queueName), value, lifetimeSeconds, cookieDomain)
 	if lifetimeSeconds <= 0 {
 		return
 	}
@@ -897,6 +897,15 @@ func (a *Adapter) cookieName(queueName string) string {
 	return CookieNameBase + queueName
 }
 
+// setServiceCookie hands a cookie to the Service with every part made safe first, whichever
+// framework implements it (SPEC 11.3): the name holds only token bytes, the value only bytes
+// net/http accepts in a cookie value, the domain no byte that could end the attribute. Queue
+// names, uids and validations come from settings and adapter-server answers, and the reference
+// passes them on as they are.
+func (a *Adapter) setServiceCookie(name, value string, lifetimeSeconds int, domain string) {
+	a.service.SetCookie(cookieNameSafe(name), cookieSafe(value), lifetimeSeconds, cookieAttrSafe(domain))
+}
+
 // log is Python's log: one debug line. Callers check a.d first so that a request without
 // debugging builds no arguments.
 func (a *Adapter) log(msg string, args ...any) {
@@ -922,7 +931,7 @@ func (a *Adapter) redirect(location string, sleep time.Duration) {
 		pause(ctx, sleep)
 	}
 	a.checkAndAddCacheControl()
-	a.service.Redirect(location)
+	a.service.Redirect(headerSafe(location))
 	a.continuePage = false
 }
 
@@ -1122,7 +1131,7 @@ func (a *Adapter) gotAdapter() error {
 				return abortf("adapter answer has a uid but no cookieSeconds")
 			}
 			a.uid, a.hasUID = r.uid, true
-			a.service.SetCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
+			a.setServiceCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
 		}
 	}
 	if !r.hasAction {
@@ -1132,6 +1141,9 @@ func (a *Adapter) gotAdapter() error {
 		return nil
 	}
 	if r.action == "SendToQueue" {
+		if !q.hasDynamicTarget {
+			return abortf("queue %q has no dynamicTarget", q.name) // Python's KeyError
+		}
 		target := a.requestedURL
 		if q.dynamicTarget == "path" {
 			if i := strings.IndexByte(target, '?'); i >= 0 {
@@ -1140,10 +1152,13 @@ func (a *Adapter) gotAdapter() error {
 		}
 		params := "target=" + urlencode(target)
 		if a.hasUID {
-			params += "&qfuid=" + a.uid
+			params += "&qfuid=" + urlencode(a.uid) // Port: Python adds the uid unencoded
 		}
 		if !r.hasLocation {
 			return abortf("SendToQueue answer has no location")
+		}
+		if !isHTTPURL(r.location) { // Port: SPEC 11.3; Python redirects anywhere
+			return abortf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
 		}
 		loc := r.location + "?" + params
 		loc = a.appendVariant(q, loc)
@@ -1167,6 +1182,17 @@ func (a *Adapter) gotAdapter() error {
 	}
 	a.markPassed(r.queue)
 	return nil
+}
+
+// isHTTPURL reports whether u starts with http:// or https:// (in any case): the only places a
+// redirect may send a visitor (no javascript:, data: or scheme-relative //host).
+func isHTTPURL(u string) bool {
+	for _, p := range [...]string{"https://", "http://"} {
+		if len(u) >= len(p) && strings.EqualFold(u[:len(p)], p) {
+			return true
+		}
+	}
+	return false
 }
 
 // appendVariant is Python's appendVariant: add qfv={variant} when a variant rule matches.
@@ -1301,25 +1327,47 @@ func (s *HTTPService) SetCookie(name, value string, lifetimeSeconds int, domain 
 
 // cookieSafe drops the bytes net/http would drop from a cookie value (it would also log each
 // time, which a visitor could use to flood the log).
-func cookieSafe(v string) string {
-	ok := true
-	for i := 0; i < len(v) && ok; i++ {
-		ok = validCookieByte(v[i])
+func cookieSafe(v string) string { return keepBytes(v, validCookieByte) }
+
+// validCookieByte reports whether net/http keeps byte c in a cookie value.
+func validCookieByte(c byte) bool {
+	return 0x20 <= c && c < 0x7f && c != '"' && c != ';' && c != '\\'
+}
+
+// cookieNameSafe keeps only the bytes of an HTTP token (RFC 9110 tchar), all a cookie name may hold.
+func cookieNameSafe(v string) string { return keepBytes(v, tokenByte) }
+
+// cookieAttrSafe keeps the printable ASCII bytes of a cookie attribute value but ';', which
+// would start another attribute.
+func cookieAttrSafe(v string) string {
+	return keepBytes(v, func(c byte) bool { return 0x20 < c && c < 0x7f && c != ';' })
+}
+
+// tokenByte reports whether c may stand in an HTTP token.
+func tokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
 	}
-	if ok {
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// keepBytes is v without the bytes keep refuses, without allocating when it refuses none.
+func keepBytes(v string, keep func(byte) bool) string {
+	i := 0
+	for i < len(v) && keep(v[i]) {
+		i++
+	}
+	if i == len(v) {
 		return v
 	}
-	b := make([]byte, 0, len(v))
-	for i := 0; i < len(v); i++ {
-		if validCookieByte(v[i]) {
+	b := []byte(v[:i])
+	for ; i < len(v); i++ {
+		if keep(v[i]) {
 			b = append(b, v[i])
 		}
 	}
 	return string(b)
-}
-
-func validCookieByte(c byte) bool {
-	return 0x20 <= c && c < 0x7f && c != '"' && c != ';' && c != '\\'
 }
 
 // Redirect is Python's QueueFairDjangoService.redirect: 302 with Location, after every header
@@ -1362,10 +1410,7 @@ func (s *HTTPService) AddHeader(name, value string) {
 
 // headerSafe removes CR, LF and NUL so that no input can start a header of its own.
 func headerSafe(v string) string {
-	if !strings.ContainsAny(v, "\r\n\x00") {
-		return v
-	}
-	return strings.NewReplacer("\r", "", "\n", "", "\x00", "").Replace(v)
+	return keepBytes(v, func(c byte) bool { return c != '\r' && c != '\n' && c != 0 })
 }
 
 // Check is views.py's checkQueueFair for net/http: run the adapter for r and report whether

@@ -2,12 +2,14 @@ package queuefair
 
 import (
 	"context"
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -221,5 +223,158 @@ func TestLogsNeverHoldSecretsOnAnyPath(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestEveryServiceGetsCleanValues: a hostile adapter-server answer and settings reach a custom
+// Service (here the recorder, as a Fiber or Echo Service would be) only as safe values: no CR,
+// LF or NUL in a Location, cookie names of token bytes, cookie values of bytes net/http
+// accepts, domains without ';'.
+func TestEveryServiceGetsCleanValues(t *testing.T) {
+	evil := "\r\nSet-Cookie: evil=1;\x00\"\\"
+	j := func(s string) string { b, _ := json.Marshal(s); return string(b) }
+	pass := passToken("sec-q", testUA, "q", testNow)
+	answers := []string{
+		`{"uid":` + j("u"+evil) + `,"cookieSeconds":60,"action":"SendToQueue","location":` + j("https://q.example/q"+evil) + `}`,
+		`{"uid":"u1","cookieSeconds":60,"action":"SafeGuard","queue":` + j("q"+evil) + `,"validation":` + j(url.QueryEscape(pass+evil)) + `}`,
+	}
+	for _, answer := range answers {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", `,"cookieDomain":".example.com; HttpOnly`+"\\r\\n"+`"`)))
+		r.stub.json(adapterURL("q"), answer)
+		_, calls := r.run(checkoutURL, nil)
+		if len(calls) < 2 {
+			t.Fatalf("answer %s: calls %v", answer, calls)
+		}
+		for _, c := range calls {
+			for _, v := range []string{c.Name, c.Value, c.Domain, c.Location} {
+				if strings.ContainsAny(v, "\r\n\x00") {
+					t.Errorf("a Service got %q in %v", v, c)
+				}
+			}
+			if c.Op != "setCookie" {
+				continue
+			}
+			for i := 0; i < len(c.Name); i++ {
+				if !tokenByte(c.Name[i]) {
+					t.Errorf("cookie name %q holds %q", c.Name, c.Name[i])
+				}
+			}
+			for i := 0; i < len(c.Value); i++ {
+				if !validCookieByte(c.Value[i]) {
+					t.Errorf("cookie value %q holds %q", c.Value, c.Value[i])
+				}
+			}
+			if strings.Contains(c.Domain, ";") || c.Domain != ".example.comHttpOnly" {
+				t.Errorf("cookie domain %q", c.Domain)
+			}
+		}
+	}
+}
+
+// TestRedirectsOnlyToHTTP: a SendToQueue location that is not an http or https URL lets the
+// page run with a warning, and is never handed to the Service.
+func TestRedirectsOnlyToHTTP(t *testing.T) {
+	for _, loc := range []string{"javascript:alert(1)//", "data:text/html,hi", "//evil.example/q", " https://q.example/", "ftp://q.example/", "q.example/q", ""} {
+		t.Run(loc, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+			b, _ := json.Marshal(loc)
+			r.stub.json(adapterURL("q"), `{"action":"SendToQueue","location":`+string(b)+`}`)
+			ok, calls := r.run(checkoutURL, nil)
+			if !ok || len(calls) != 0 {
+				t.Errorf("continue %v, calls %v", ok, calls)
+			}
+			if !strings.Contains(r.logs.String(), "not an http or https URL") {
+				t.Errorf("no warning:\n%s", r.logs.String())
+			}
+		})
+	}
+	for _, loc := range []string{"https://q.example/q", "HTTP://q.example/q", "Https://q.example/q"} {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.stub.json(adapterURL("q"), `{"action":"SendToQueue","location":"`+loc+`"}`)
+		if ok, calls := r.run(checkoutURL, nil); ok || calls[len(calls)-1].Location != loc+"?target="+urlencode(checkoutURL) {
+			t.Errorf("%s: continue %v, calls %v", loc, ok, calls)
+		}
+	}
+}
+
+// TestQFUIDIsEncoded: a planted uid cookie cannot add a second target (or anything else) to
+// the SendToQueue redirect; an ordinary uid is written as it is.
+func TestQFUIDIsEncoded(t *testing.T) {
+	for uid, want := range map[string]string{
+		"x&target=https://evil.example/": "x%26target%3Dhttps%3A%2F%2Fevil.example%2F",
+		"4f1c-9a2e_7.b~":                 "4f1c-9a2e_7.b~",
+	} {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.stub.json("https://adapter.queue-fair.net/adapter/q?ipaddress="+urlencode(testIP)+"&uid="+urlencode(uid)+"&identifier="+urlencode(testUA),
+			`{"action":"SendToQueue","location":"https://q.example/q"}`)
+		ok, calls := r.run(checkoutURL, map[string]string{"QueueFair-Store-shopco": "u=" + uid})
+		if ok || len(calls) == 0 {
+			t.Fatalf("continue %v, calls %v", ok, calls)
+		}
+		loc := calls[len(calls)-1].Location
+		mustEqual(t, "Location", loc, "https://q.example/q?target="+urlencode(checkoutURL)+"&qfuid="+want)
+		u, err := url.Parse(loc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mustEqual(t, "targets", len(u.Query()["target"]), 1)
+		mustEqual(t, "qfuid", u.Query().Get("qfuid"), uid)
+	}
+}
+
+// TestByteOrderMarkSkipped: settings and an adapter answer that start with a UTF-8 BOM are
+// used, as the reference's JSON reader uses them.
+func TestByteOrderMarkSkipped(t *testing.T) {
+	const bom = "\xEF\xBB\xBF"
+	r := newRig(t, nil)
+	r.stub.json(testSettings, bom+settingsJSON(queueJSON("q", "", "")))
+	r.stub.json(adapterURL("q"), bom+`{"action":"SendToQueue","location":"https://q.example/q"}`)
+	ok, calls := r.run(checkoutURL, nil)
+	if ok || len(calls) != 2 || calls[1].Op != "redirect" {
+		t.Fatalf("continue %v, calls %v", ok, calls)
+	}
+}
+
+// TestMissingDynamicTargetRunsThePage: as in the reference, a SendToQueue for a queue without
+// a dynamicTarget key raises after the uid cookie is stored: the page runs.
+func TestMissingDynamicTargetRunsThePage(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(strings.Replace(queueJSON("q", "", ""), `"dynamicTarget":"disabled",`, "", 1)))
+	r.stub.json(adapterURL("q"), `{"uid":"u1","cookieSeconds":60,"action":"SendToQueue","location":"https://q.example/q"}`)
+	ok, calls := r.run(checkoutURL, nil)
+	want := []call{{Op: "setCookie", Name: "QueueFair-Store-shopco", Value: "u:u1", LifetimeSeconds: 60}}
+	if !ok || !reflect.DeepEqual(calls, want) {
+		t.Errorf("continue %v, calls %v; want true, %v", ok, calls, want)
+	}
+}
+
+// TestUnknownRulesWarnOncePerDownload: rules whose match or component this package does not
+// know (newer adapters write RegExp and EndsWith) are named in one warning per download.
+func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
+	rules := `[{"operator":null,"component":"Path","match":"RegExp","value":"^/checkout","caseSensitive":true,"negate":false},
+		{"operator":"Or","component":"Header","match":"Equal","value":"x","caseSensitive":true,"negate":false}]`
+	r := newRig(t, func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 0 })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+	for i := 0; i < 3; i++ {
+		r.run("https://shop.example.com/home", nil)
+	}
+	logs := r.logs.String()
+	for _, want := range []string{`queue \"q\" rule 1: match \"RegExp\" never matches`, `queue \"q\" rule 2: component \"Header\" compares the whole URL`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "rules this adapter does not know"); n < 1 || n > 3 {
+		t.Errorf("%d warnings for 3 downloads", n)
+	}
+	r2 := newRig(t, nil)
+	r2.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	r2.run(checkoutURL, nil)
+	if strings.Contains(r2.logs.String(), "does not know") {
+		t.Error("warned about known rules")
 	}
 }

@@ -39,6 +39,9 @@ const (
 // settings is the parsed queue-fair-settings.json (Python's self.settings dict), compiled.
 type settings struct {
 	queues []*queue
+	// unknown names each rule whose component or match this package does not know (newer
+	// Queue-Fair adapters write kinds the reference lacks), for one warning per download.
+	unknown []string
 }
 
 // queue is one entry of settings["queues"]; Python reads these fields from a dict on each use.
@@ -59,6 +62,7 @@ type queue struct {
 	hasAdapterMode    bool   // else the configured AdapterMode applies
 	cookieDomain      string
 	dynamicTarget     string
+	hasDynamicTarget  bool   // the key is there (Python's KeyError on SendToQueue otherwise)
 	rules             []rule // activation.rules
 	hasRules          bool
 	activationBroken  string    // why Python's isMatch raises on this queue's activation, if it does
@@ -106,6 +110,8 @@ type rule struct {
 	// text), the error is kept for the moment Python would reach it: a rule that is never
 	// evaluated never fails, as in the reference.
 	broken string // why evaluating this rule raises; "" if it does not
+
+	unknown string // a component or match this package does not know, and what it does instead
 }
 
 // operator is a rule's "operator": Python tests it against "And" and "Or" and ignores anything
@@ -160,8 +166,22 @@ func compileSettings(data []byte) (*settings, error) {
 			return nil, fmt.Errorf("%w: queue %d: %v", errMalformed, i, err)
 		}
 		s.queues = append(s.queues, q)
+		s.unknown = appendUnknown(s.unknown, q.name, "rule", q.rules)
+		for _, v := range q.variants {
+			s.unknown = appendUnknown(s.unknown, q.name, "variant "+strconv.Quote(v.name)+" rule", v.rules)
+		}
 	}
 	return s, nil
+}
+
+// appendUnknown adds to list a line for each rule of queue that holds an unknown kind.
+func appendUnknown(list []string, queue, what string, rules []rule) []string {
+	for i := range rules {
+		if rules[i].unknown != "" {
+			list = append(list, fmt.Sprintf("queue %q %s %d: %s", queue, what, i+1, rules[i].unknown))
+		}
+	}
+	return list
 }
 
 // parseQueue reads one queue. Its typed fields replace Python's QueueFairAdapter.optional
@@ -175,7 +195,7 @@ func parseQueue(item any) (*queue, error) {
 	if !ok || name == "" {
 		return nil, errors.New("no name")
 	}
-	q := &queue{name: name, cookieName: "QueueFair-Pass-" + name, dynamicTarget: "disabled"}
+	q := &queue{name: name, cookieName: CookieNameBase + name, dynamicTarget: "disabled"}
 	q.displayName, _ = m["displayName"].(string)
 	_, q.secretKey = m["secret"]
 	if q.secret, q.hasSecret = m["secret"].(string); q.hasSecret {
@@ -189,6 +209,7 @@ func parseQueue(item any) (*queue, error) {
 	_, q.hasAdapterMode = m["adapterMode"]
 	q.adapterMode, _ = m["adapterMode"].(string)
 	q.cookieDomain, _ = m["cookieDomain"].(string)
+	_, q.hasDynamicTarget = m["dynamicTarget"]
 	if dt, ok := m["dynamicTarget"].(string); ok {
 		q.dynamicTarget = dt
 	}
@@ -296,7 +317,8 @@ func parseRule(m map[string]any) rule {
 		r.op = opOr
 	}
 	r.noOperator = !ok
-	r.componentName, _ = need("component").(string)
+	compValue := need("component")
+	r.componentName, _ = compValue.(string)
 	switch r.componentName {
 	case "Domain":
 		r.component = compDomain
@@ -316,18 +338,26 @@ func parseRule(m map[string]any) rule {
 		default: // a number, boolean or null names no cookie
 			r.noCookie = true
 		}
+	default:
+		if _, ok := m["component"]; ok {
+			r.unknown = fmt.Sprintf("component %s compares the whole URL", jsonText(compValue))
+		}
 	}
 	r.value, r.valueNotText = "", true
 	if v, ok := need("value").(string); ok {
 		r.value, r.valueNotText = v, false
 	}
-	switch need("match") {
+	switch match := need("match"); match {
 	case "Equal":
 		r.match = matchEqual
 	case "Contain":
 		r.match = matchContain
 	case "Exist":
 		r.match = matchExist
+	default:
+		if _, ok := m["match"]; ok && r.unknown == "" {
+			r.unknown = fmt.Sprintf("match %s never matches", jsonText(match))
+		}
 	}
 	r.caseSensitive = truthy(need("caseSensitive"))
 	r.negate = truthy(need("negate"))
@@ -342,6 +372,15 @@ func parseRule(m map[string]any) rule {
 	}
 	r.odd = r.broken != "" || r.valueNotText && r.match == matchContain
 	return r
+}
+
+// jsonText is v written back as JSON, for a log line.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil || len(b) > 64 {
+		return "(a value too long to show)"
+	}
+	return string(b)
 }
 
 // truthy is Python's bool() of a JSON value.
@@ -569,6 +608,9 @@ func (st *settingsStore) refreshOnce() bool {
 		}
 		return false
 	}
+	if len(s.unknown) > 0 {
+		g.warn("queuefair: the settings hold rules this adapter does not know", "rules", strings.Join(s.unknown, "; "))
+	}
 	now := g.now()
 	st.cur.Store(st.newLoaded(s, now))
 	if g.cfg.Debug {
@@ -763,5 +805,7 @@ func (g *Gate) urlToJSON(ctx context.Context, rawURL string, limit int64) ([]byt
 	if int64(len(body)) > limit {
 		return nil, fmt.Errorf("answer larger than %d bytes", limit)
 	}
-	return body, nil
+	// Port (SPEC 11.4): a UTF-8 byte-order mark is skipped, as Python's json.loads skips it
+	// in bytes; Go's decoder would refuse the whole body.
+	return bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF")), nil
 }
