@@ -33,16 +33,29 @@ import (
 const CookieNameBase = "QueueFair-Pass-"
 
 // Service is Python's QueueFairService: the four things the adapter asks of the web framework.
-// HTTPService is the net/http implementation.
+// HTTPService is the net/http implementation; implement Service yourself for a framework that
+// does not hand out an http.ResponseWriter (Fiber, say), one value per request.
+//
+// The adapter cleans every value before it calls a Service, whatever the framework (SPEC 11.3):
+// no value holds CR, LF or NUL; cookie names hold only HTTP token bytes, cookie values only the
+// bytes net/http accepts in a cookie, domains no ';'; a Location is an http or https URL. A
+// Service writes them as given. The adapter calls AddHeader("Cache-Control", "no-store,
+// max-age=0") before the first cookie it sets for a pass and before any redirect, so every
+// header and cookie set before Redirect must go out with the redirect.
 type Service interface {
-	// SetCookie is Python's setCookie: set cookie name to value for lifetimeSeconds (0 deletes
-	// it), on path "/", for domain when it is not empty.
+	// SetCookie is Python's setCookie: set cookie name to value on path "/" for
+	// lifetimeSeconds, for domain when it is not empty (else for the host only). A lifetime
+	// of 0 deletes the cookie (Max-Age=0 on the wire: net/http's MaxAge -1, and Fiber's too,
+	// whose 0 means no Max-Age at all). Over HTTPS, add Secure and SameSite=None; never
+	// HttpOnly (Queue-Fair's JavaScript may read the cookies).
 	SetCookie(name, value string, lifetimeSeconds int, domain string)
-	// Redirect is Python's redirect: answer 302 with this Location.
+	// Redirect is Python's redirect: answer 302 Found with this Location and no page. The
+	// adapter then reports false from IsContinue and the caller writes nothing more.
 	Redirect(location string)
-	// GetCookie is Python's getCookie: the request's cookie of that name, or "".
+	// GetCookie is Python's getCookie: the value of the first cookie of that name the browser
+	// sent (surrounding double quotes removed), or "" when there is none.
 	GetCookie(name string) string
-	// AddHeader is Python's addHeader: set a response header.
+	// AddHeader is Python's addHeader: set (replace) a response header.
 	AddHeader(name, value string)
 }
 
