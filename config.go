@@ -69,6 +69,15 @@ type Config struct {
 	// client IP is the entry that many places from the right.
 	ForwardedHops int
 
+	// QueueDomain has no Python counterpart (Queue-Fair's newer adapters call it queueDomain):
+	// when set, it replaces the host of the adapter server's SendToQueue location, keeping its
+	// scheme, port, path and query, for a queue served on your own domain. Empty: unchanged.
+	QueueDomain string
+	// SendURL has no Python counterpart (Queue-Fair's newer adapters call it sendURL): when
+	// true, the adapter-server request carries the requested URL as its url parameter. Default
+	// false.
+	SendURL bool
+
 	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
@@ -140,6 +149,8 @@ func (c *Config) validate() error {
 		return bad("SettingsFileCacheLifetimeMinutes is over a year; use -1 to never download")
 	case c.AdapterMode != ModeSafe && c.AdapterMode != ModeSimple:
 		return bad("AdapterMode %q is neither %q nor %q", c.AdapterMode, ModeSafe, ModeSimple)
+	case strings.ContainsAny(c.QueueDomain, "/?#@:; \t\r\n"):
+		return bad("QueueDomain %q is not a host name", c.QueueDomain)
 	case c.DebugIP != "" && net.ParseIP(c.DebugIP) == nil:
 		return bad("DebugIP %q is not an IP address", c.DebugIP)
 	case c.TrustForwardedHeaders && c.ForwardedHops < 1:

@@ -356,6 +356,36 @@ func ExampleGate_CheckCookie() {
 	//   site /app -> 200 "app page"
 }
 
+// ExampleGate_CheckExtra ends a visitor's pass once it has been used, as Queue-Fair's newer
+// adapters do with extra CLEAR: on the order confirmation page the Passed Cookie is set again
+// to last 20 seconds, and the visitor is checked as one without a pass (here, in simple mode,
+// sent to the queue server with qfx=CLEAR).
+func ExampleGate_CheckExtra() {
+	_, gate, stop := startDemo("simple", "", nil)
+	defer stop()
+	orderComplete := func(w http.ResponseWriter, r *http.Request) {
+		if !gate.CheckExtra(w, r, queuefair.ExtraClear) {
+			return
+		}
+		io.WriteString(w, "thank you for your order")
+	}
+
+	r := httptest.NewRequest("GET", "https://shop.example/checkout/complete", nil)
+	r.Header.Set("User-Agent", demoUA)
+	r.AddCookie(&http.Cookie{Name: queuefair.CookieNameBase + demoQueue, Value: sign(demoUA, "Queue")})
+	w := httptest.NewRecorder()
+	orderComplete(w, r)
+	resp := w.Result()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	fmt.Println(resp.StatusCode, loc.Path, "qfx="+loc.Query().Get("qfx"))
+	for _, c := range resp.Cookies() {
+		fmt.Println(c.Name, "Max-Age", c.MaxAge)
+	}
+	// Output:
+	// 302 /sale qfx=CLEAR
+	// QueueFair-Pass-sale Max-Age 20
+}
+
 // ExampleNewConfig shows the reference defaults that NewConfig fills in.
 func ExampleNewConfig() {
 	cfg := queuefair.NewConfig("my-account", "my-account-secret")

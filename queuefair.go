@@ -457,11 +457,23 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive, a.urlASCII && r.component != compCookie)
 	case matchExist:
 		ret = comp != ""
+	case matchEndsWith:
+		ret = strings.HasSuffix(r.caseFolded(comp), r.value)
+	case matchRegExp:
+		ret = r.re.MatchString(comp)
 	}
 	if r.negate {
 		ret = !ret
 	}
 	return ret
+}
+
+// caseFolded is comp lower-cased as Python's str.lower does, unless the rule is case sensitive.
+func (r *rule) caseFolded(comp string) string {
+	if r.caseSensitive {
+		return comp
+	}
+	return pythonLower(comp)
 }
 
 // isOddRuleMatch is isRuleMatch for a rule that Python cannot evaluate in full (rule.odd): it
@@ -847,10 +859,27 @@ func (a *Adapter) isPassed(q *queue) (bool, error) {
 
 // onMatch is Python's onMatch: for a queue whose rules match, true if the visitor has passed
 // it; otherwise consult the adapter (or send to the queue) and return false.
+//
+// With extra set to ExtraClear (Queue-Fair's newer adapters; the reference lacks it), a visitor
+// who passed by a Passed Cookie has it set again to last 20 seconds and is then checked as a
+// visitor without a pass, so a site can end a pass once it has been used (after checkout).
 func (a *Adapter) onMatch(q *queue) (bool, error) {
 	passed, err := a.isPassed(q)
-	if err != nil || passed {
-		return passed, err
+	if err != nil {
+		return false, err
+	}
+	if passed {
+		if a.extra != ExtraClear {
+			return true, nil
+		}
+		c := a.service.GetCookie(q.cookieName)
+		if c == "" {
+			return true, nil // passed earlier in this request, with no cookie to end
+		}
+		if a.d {
+			a.log("extra is CLEAR: the Passed Cookie is cut to 20 seconds", "queue", q.name)
+		}
+		a.setCookie(q.name, c, clearedCookieSeconds, q.cookieDomain)
 	}
 	if !a.continuePage {
 		return false, nil
@@ -860,6 +889,15 @@ func (a *Adapter) onMatch(q *queue) (bool, error) {
 	}
 	return false, a.consultAdapter(q)
 }
+
+// ExtraClear is the extra (NewAdapter's last argument, or Gate.CheckExtra's) that ends a
+// visitor's pass once it has been used, as Queue-Fair's newer adapters do (the reference lacks
+// it): a valid Passed Cookie is set again to last 20 seconds, and the visitor is then checked
+// as one without a pass, with qfx=CLEAR on any redirect to the queue.
+const ExtraClear = "CLEAR"
+
+// clearedCookieSeconds is how long a Passed Cookie lives after ExtraClear.
+const clearedCookieSeconds = 20
 
 // setCookie is Python's setCookie: set the Passed Cookie of queueName (after the Cache-Control
 // header); a positive lifetime marks the queue passed and, when StripPassedString is on and the
@@ -1059,6 +1097,10 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	}
 	u = append(u, "&identifier="...)
 	u = appendURLEncoded(u, processIdentifier(a.userAgent))
+	if a.g.cfg.SendURL { // Queue-Fair's newer adapters' sendURL; the reference lacks it
+		u = append(u, "&url="...)
+		u = appendURLEncoded(u, a.requestedURL)
+	}
 	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
 	if err != nil {
 		return abortf("adapter server: %v", err)
@@ -1173,13 +1215,28 @@ func (a *Adapter) gotAdapter() error {
 		if !isHTTPURL(r.location) { // Port: SPEC 11.3; Python redirects anywhere
 			return abortf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
 		}
-		loc := r.location + "?" + params
+		loc := r.location
+		if a.g.cfg.QueueDomain != "" {
+			loc = replaceHost(loc, a.g.cfg.QueueDomain)
+		}
+		loc += "?" + params
 		loc = a.appendVariant(q, loc)
 		loc = a.appendExtra(q, loc)
 		if a.d {
 			a.log("sending to queue", "location", loc)
 		}
 		a.redirect(loc, 0)
+		return nil
+	}
+	if r.action == "CLEAR" { // Queue-Fair's newer adapters; Python wants a validation here
+		name := q.name
+		if r.hasQueue {
+			name = r.queue
+		}
+		if a.d {
+			a.log("adapter answer is CLEAR: the queue is passed for this request", "queue", name)
+		}
+		a.markPassed(name)
 		return nil
 	}
 	if !r.hasQueue || !r.hasValidation {
@@ -1195,6 +1252,22 @@ func (a *Adapter) gotAdapter() error {
 	}
 	a.markPassed(r.queue)
 	return nil
+}
+
+// replaceHost is the queueDomain step of Queue-Fair's newer adapters: loc with the host after
+// its "//" replaced by domain, keeping the scheme, any port, the path and the query. A loc
+// without "//" is returned as it is.
+func replaceHost(loc, domain string) string {
+	i := strings.Index(loc, "//")
+	if i < 0 {
+		return loc
+	}
+	i += 2
+	end := len(loc)
+	if j := strings.IndexAny(loc[i:], ":/?#"); j >= 0 {
+		end = i + j
+	}
+	return loc[:i] + domain + loc[end:]
 }
 
 // isHTTPURL reports whether u starts with http:// or https:// (in any case): the only places a
@@ -1430,7 +1503,14 @@ func headerSafe(v string) string {
 // the page may run. On false the adapter has already written a redirect to w: return without
 // writing more. On true, write the page through the same w so that the adapter's cookies reach
 // the visitor. It never panics; any failure lets the page run.
-func (g *Gate) Check(w http.ResponseWriter, r *http.Request) (cont bool) {
+func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
+	return g.CheckExtra(w, r, "")
+}
+
+// CheckExtra is Check with the reference's extra: when not empty it is passed to the queue
+// server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
+// that confirms an order.
+func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
 	if g == nil {
 		return true
 	}
@@ -1442,7 +1522,7 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) (cont bool) {
 	}()
 	scheme, ip := g.requestOrigin(r)
 	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	return g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, "").IsContinue(r.Context())
+	return g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra).IsContinue(r.Context())
 }
 
 // Handler is Check as net/http middleware: next runs only when the visitor may see the page.

@@ -353,9 +353,9 @@ func TestMissingDynamicTargetRunsThePage(t *testing.T) {
 }
 
 // TestUnknownRulesWarnOncePerDownload: rules whose match or component this package does not
-// know (newer adapters write RegExp and EndsWith) are named in one warning per download.
+// know (a kind newer than this package, say StartsWith) are named in one warning per download.
 func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
-	rules := `[{"operator":null,"component":"Path","match":"RegExp","value":"^/checkout","caseSensitive":true,"negate":false},
+	rules := `[{"operator":null,"component":"Path","match":"StartsWith","value":"/checkout","caseSensitive":true,"negate":false},
 		{"operator":"Or","component":"Header","match":"Equal","value":"x","caseSensitive":true,"negate":false}]`
 	r := newRig(t, func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 0 })
 	r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
@@ -363,18 +363,18 @@ func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
 		r.run("https://shop.example.com/home", nil)
 	}
 	logs := r.logs.String()
-	for _, want := range []string{`queue \"q\" rule 1: match \"RegExp\" never matches`, `queue \"q\" rule 2: component \"Header\" compares the whole URL`} {
+	for _, want := range []string{`queue \"q\" rule 1: match \"StartsWith\" never matches`, `queue \"q\" rule 2: component \"Header\" compares the whole URL`} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("log lacks %s:\n%s", want, logs)
 		}
 	}
-	if n := strings.Count(logs, "rules this adapter does not know"); n < 1 || n > 3 {
+	if n := strings.Count(logs, "rules this adapter cannot evaluate"); n < 1 || n > 3 {
 		t.Errorf("%d warnings for 3 downloads", n)
 	}
 	r2 := newRig(t, nil)
 	r2.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
 	r2.run(checkoutURL, nil)
-	if strings.Contains(r2.logs.String(), "does not know") {
+	if strings.Contains(r2.logs.String(), "cannot evaluate") {
 		t.Error("warned about known rules")
 	}
 }

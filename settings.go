@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,6 +89,10 @@ const (
 	matchEqual
 	matchContain
 	matchExist
+	// The two matches the reference lacks and Queue-Fair's newer adapters have (the edge
+	// adapters and .NET: RegExp; Akamai: EndsWith).
+	matchEndsWith
+	matchRegExp
 )
 
 // rule is one activation rule, with its value lower-cased once for case-insensitive rules.
@@ -98,13 +103,14 @@ type rule struct {
 	match         matchKind
 	caseSensitive bool
 	negate        bool
-	odd           bool   // broken, or valueNotText with Contain: see Adapter.isOddRuleMatch
-	noOperator    bool   // no "operator" key: raises when the rule is not the first
-	noCookie      bool   // a Cookie rule whose name is a number, boolean or null: never set
-	valueNotText  bool   // "value" is null, a number, ...: an Equal is false, a Contain raises
-	value         string // lower-cased unless caseSensitive
-	cookie        string // the cookie name of a Cookie rule
-	componentName string // for logs
+	odd           bool           // broken, or valueNotText with Contain: see Adapter.isOddRuleMatch
+	noOperator    bool           // no "operator" key: raises when the rule is not the first
+	noCookie      bool           // a Cookie rule whose name is a number, boolean or null: never set
+	valueNotText  bool           // "value" is null, a number, ...: an Equal is false, a Contain raises
+	value         string         // lower-cased unless caseSensitive
+	re            *regexp.Regexp // a RegExp rule's pattern, compiled once per download
+	cookie        string         // the cookie name of a Cookie rule
+	componentName string         // for logs
 
 	// Where Python would raise on reading this rule (a missing key, or a value that is not
 	// text), the error is kept for the moment Python would reach it: a rule that is never
@@ -347,6 +353,7 @@ func parseRule(m map[string]any) rule {
 	if v, ok := need("value").(string); ok {
 		r.value, r.valueNotText = v, false
 	}
+	badPattern := false
 	switch match := need("match"); match {
 	case "Equal":
 		r.match = matchEqual
@@ -354,20 +361,38 @@ func parseRule(m map[string]any) rule {
 		r.match = matchContain
 	case "Exist":
 		r.match = matchExist
+	case "EndsWith":
+		r.match = matchEndsWith
+	case "RegExp":
+		r.match = matchRegExp
+		if r.valueNotText {
+			break
+		}
+		pattern := r.value
+		if !truthy(m["caseSensitive"]) {
+			pattern = "(?i)" + pattern // not the pattern lower-cased: that would turn \D into \d
+		}
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			r.match, badPattern = matchNone, true
+			r.unknown = fmt.Sprintf("RegExp %s does not compile here (%v) and never matches", jsonText(r.value), err)
+			break
+		}
+		r.re = re
 	default:
 		if _, ok := m["match"]; ok && r.unknown == "" {
 			r.unknown = fmt.Sprintf("match %s never matches", jsonText(match))
 		}
 	}
 	r.caseSensitive = truthy(need("caseSensitive"))
-	r.negate = truthy(need("negate"))
+	r.negate = truthy(need("negate")) && !badPattern // a bad pattern never matches, negated or not
 	if !r.caseSensitive {
 		if r.valueNotText && r.broken == "" {
 			r.broken = "a rule's value is not text" // Python's value.lower()
 		}
 		r.value = pythonLower(r.value)
 	}
-	if r.valueNotText && r.match == matchEqual {
+	if r.valueNotText && (r.match == matchEqual || r.match == matchEndsWith || r.match == matchRegExp) {
 		r.match = matchNone // Python's comp == value is false for a value that is not text
 	}
 	r.odd = r.broken != "" || r.valueNotText && r.match == matchContain
@@ -609,7 +634,7 @@ func (st *settingsStore) refreshOnce() bool {
 		return false
 	}
 	if len(s.unknown) > 0 {
-		g.warn("queuefair: the settings hold rules this adapter does not know", "rules", strings.Join(s.unknown, "; "))
+		g.warn("queuefair: the settings hold rules this adapter cannot evaluate as written", "rules", strings.Join(s.unknown, "; "))
 	}
 	now := g.now()
 	st.cur.Store(st.newLoaded(s, now))
