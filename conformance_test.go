@@ -3,6 +3,10 @@ package queuefair
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -103,41 +107,10 @@ func TestConformance(t *testing.T) {
 }
 
 func runVector(t *testing.T, v vector) {
-	want := v.Expect
-	if v.SpecExpect != nil {
-		want = v.SpecExpect
-	}
-	r, err := newRigOrError(t, func(c *Config) {
-		c.Account = v.Config.Account
-		c.AccountSecret = v.Config.AccountSecret
-		c.AdapterMode = v.Config.AdapterMode
-		c.StripPassedString = v.Config.StripPassedString
-		c.QueryTimeLimitSeconds = v.Config.QueryTimeLimitSeconds
-		c.SettingsFileCacheLifetimeMinutes = v.Config.SettingsFileCacheLifetimeMinutes
-		var dbg any
-		_ = json.Unmarshal(v.Config.Debug, &dbg)
-		switch d := dbg.(type) {
-		case bool:
-			c.Debug = d
-		case string:
-			c.DebugIP = d
-		}
-	})
+	want := v.want()
+	r, err := vectorRig(t, v)
 	if err != nil { // a bad account: the program keeps a nil Gate, which lets every page run
 		t.Logf("New refused the config (%v): running with a nil Gate", err)
-		r.gate = nil
-	} else {
-		r.clock = newClock(v.Now)
-		r.gate.now = r.clock.Now
-	}
-	settingsURL := "https://files.queue-fair.net/" + v.Config.Account + "/" + v.Config.AccountSecret + "/queue-fair-settings.json"
-	if len(v.Settings) > 0 && string(v.Settings) != "null" {
-		r.stub.json(settingsURL, string(v.Settings))
-	}
-	for u, body := range v.AdapterResponses {
-		if len(body) > 0 && string(body) != "null" {
-			r.stub.json(u, string(body))
-		}
 	}
 	extra := ""
 	if v.Request.Extra != nil {
@@ -166,9 +139,188 @@ func runVector(t *testing.T, v vector) {
 	}
 }
 
+// want is the scenario's expectation: specExpect where the reference crashed, else expect.
+func (v vector) want() *expectation {
+	if v.SpecExpect != nil {
+		return v.SpecExpect
+	}
+	return v.Expect
+}
+
+// vectorRig is a rig configured, clocked and served as the scenario was; its Gate is nil when
+// New refuses the scenario's config (err says why).
+func vectorRig(t *testing.T, v vector) (*rig, error) {
+	r, err := newRigOrError(t, func(c *Config) {
+		c.Account = v.Config.Account
+		c.AccountSecret = v.Config.AccountSecret
+		c.AdapterMode = v.Config.AdapterMode
+		c.StripPassedString = v.Config.StripPassedString
+		c.QueryTimeLimitSeconds = v.Config.QueryTimeLimitSeconds
+		c.SettingsFileCacheLifetimeMinutes = v.Config.SettingsFileCacheLifetimeMinutes
+		var dbg any
+		_ = json.Unmarshal(v.Config.Debug, &dbg)
+		switch d := dbg.(type) {
+		case bool:
+			c.Debug = d
+		case string:
+			c.DebugIP = d
+		}
+	})
+	if err != nil {
+		r.gate = nil
+	} else {
+		r.clock = newClock(v.Now)
+		r.gate.now = r.clock.Now
+	}
+	settingsURL := "https://files.queue-fair.net/" + v.Config.Account + "/" + v.Config.AccountSecret + "/queue-fair-settings.json"
+	if len(v.Settings) > 0 && string(v.Settings) != "null" {
+		r.stub.json(settingsURL, string(v.Settings))
+	}
+	for u, body := range v.AdapterResponses {
+		if len(body) > 0 && string(body) != "null" {
+			r.stub.json(u, string(body))
+		}
+	}
+	return r, err
+}
+
 func nilIfEmpty[T any](s []T) []T {
 	if len(s) == 0 {
 		return nil
 	}
 	return s
+}
+
+// TestConformanceThroughCheck runs every scenario a second time through Gate.Check, from an
+// http.Request built as a browser would send it (URL, User-Agent, RemoteAddr, Cookie header,
+// TLS for https), and compares what reaches the wire: the decision, the status, the Location,
+// the Set-Cookie names and values (and which are deletions) and Cache-Control. Scenarios are
+// skipped only where a browser could not send the URL as recorded: a scheme other than http
+// or https, a fragment, an unparsable URL, or a path that is not in the form the server would
+// rebuild it (AbsoluteURL), such as a raw ';' or non-ASCII byte.
+func TestConformanceThroughCheck(t *testing.T) {
+	vectors := loadVectors(t)
+	names := make([]string, 0, len(vectors))
+	for n := range vectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	ran := 0
+	for _, name := range names {
+		v := vectors[name]
+		req, why := vectorRequest(v)
+		if req == nil {
+			t.Logf("%s: skipped: %s", name, why)
+			continue
+		}
+		ran++
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			runVectorThroughCheck(t, v, req)
+		})
+	}
+	if ran < len(vectors)/2 {
+		t.Errorf("only %d of %d scenarios could run through Check", ran, len(vectors))
+	}
+}
+
+// vectorRequest is the request a browser would send for the scenario, or nil and why not.
+func vectorRequest(v vector) (*http.Request, string) {
+	u, err := url.Parse(v.Request.URL)
+	switch {
+	case err != nil:
+		return nil, "URL does not parse"
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, "scheme " + u.Scheme
+	case u.Fragment != "" || strings.Contains(v.Request.URL, "#"):
+		return nil, "fragment"
+	case strings.IndexFunc(v.Request.URL, func(r rune) bool { return r <= ' ' || r >= 0x7f }) >= 0:
+		return nil, "a byte a browser would percent-encode"
+	case u.Host == "" || u.User != nil:
+		return nil, "no host, or user info"
+	case AbsoluteURL(u.Scheme, u.Host, u.Path, u.RawQuery) != v.Request.URL:
+		return nil, "URL is not in the form a server rebuilds"
+	case strings.ContainsAny(v.Request.UserAgent, "\r\n\x00"):
+		return nil, "User-Agent a browser cannot send"
+	case net.ParseIP(v.Request.RemoteIP) == nil:
+		return nil, "remote address is not an IP"
+	}
+	req := httptest.NewRequest("GET", v.Request.URL, nil)
+	req.RemoteAddr = net.JoinHostPort(v.Request.RemoteIP, "50000")
+	if v.Request.UserAgent != "" {
+		req.Header.Set("User-Agent", v.Request.UserAgent)
+	}
+	names := make([]string, 0, len(v.Request.Cookies))
+	for n := range v.Request.Cookies {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var line []string
+	for _, n := range names {
+		if strings.ContainsAny(n+v.Request.Cookies[n], ";\r\n\x00") || strings.ContainsAny(n, "= ") {
+			return nil, "a cookie a browser cannot send"
+		}
+		line = append(line, n+"="+v.Request.Cookies[n])
+	}
+	if len(line) > 0 {
+		req.Header.Set("Cookie", strings.Join(line, "; "))
+	}
+	return req, ""
+}
+
+func runVectorThroughCheck(t *testing.T, v vector, req *http.Request) {
+	want := v.want()
+	if v.Request.Extra != nil && *v.Request.Extra != "" {
+		t.Skip("Check passes no extra; CheckExtra is tested on its own")
+	}
+	r, err := vectorRig(t, v)
+	if err != nil {
+		t.Logf("New refused the config (%v): running with a nil Gate", err)
+	}
+	w := httptest.NewRecorder()
+	got := r.gate.Check(w, req)
+	if r.gate != nil {
+		r.gate.store.inFlight.Wait()
+	}
+	if got != want.Continue {
+		t.Errorf("continue = %v, want %v", got, want.Continue)
+	}
+	var wantLoc, wantCC string
+	var wantCookies []string
+	for _, c := range want.Calls {
+		switch c.Op {
+		case "redirect":
+			wantLoc = c.Location
+		case "addHeader":
+			wantCC = c.Value
+		case "setCookie":
+			wantCookies = append(wantCookies, wireCookie(c.Name, cookieSafe(c.Value), c.LifetimeSeconds <= 0))
+		}
+	}
+	resp := w.Result()
+	var gotCookies []string
+	for _, c := range resp.Cookies() {
+		gotCookies = append(gotCookies, wireCookie(c.Name, c.Value, c.MaxAge < 0))
+	}
+	if !reflect.DeepEqual(gotCookies, wantCookies) {
+		t.Errorf("Set-Cookie:\n got %q\nwant %q", gotCookies, wantCookies)
+	}
+	mustEqual(t, "Location", resp.Header.Get("Location"), wantLoc)
+	mustEqual(t, "Cache-Control", resp.Header.Get("Cache-Control"), wantCC)
+	wantStatus := http.StatusOK
+	if !want.Continue {
+		wantStatus = http.StatusFound
+	}
+	mustEqual(t, "status", resp.StatusCode, wantStatus)
+	if t.Failed() {
+		t.Logf("request %s %q cookies %q\nlog:\n%s", req.Method, req.URL, req.Header.Get("Cookie"), r.logs.String())
+	}
+}
+
+// wireCookie is a Set-Cookie as a comparable string.
+func wireCookie(name, value string, deleted bool) string {
+	if deleted {
+		return name + " deleted"
+	}
+	return name + "=" + value
 }
