@@ -86,6 +86,22 @@ func TestDemoWalk(t *testing.T) {
 		}
 		rest = rest[i+len(w):]
 	}
+	// The README's excerpt of the walk is what the walk prints.
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, excerpt, _ := strings.Cut(string(readme), "```text\n")
+	excerpt, _, _ = strings.Cut(excerpt, "```")
+	if excerpt == "" {
+		t.Error("README.md has no ```text excerpt of the walk")
+	}
+	for _, line := range strings.Split(strings.TrimSpace(excerpt), "\n") {
+		line, _, _ = strings.Cut(line, " [...]") // an elided end
+		if !strings.Contains(transcript, line) {
+			t.Errorf("README.md's excerpt of the walk has a line the walk does not print:\n  %s", line)
+		}
+	}
 	// Step 3 is a single hop: a valid Passed Cookie means no Queue-Fair server is asked.
 	_, step3, _ := strings.Cut(transcript, "== 3.")
 	step3, _, _ = strings.Cut(step3, "== 4.")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"go/format"
 	"io"
 	"log/slog"
 	"net/http"
@@ -118,7 +119,7 @@ func TestReadmeGoBlocksCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	gomod := "module readmecheck\n\ngo 1.22\n\nrequire github.com/queuefair/queuefair v0.0.0\n\nreplace github.com/queuefair/queuefair => " + repo + "\n"
+	gomod := fmt.Sprintf("module readmecheck\n\ngo 1.22\n\nrequire github.com/queuefair/queuefair v0.0.0\n\nreplace github.com/queuefair/queuefair => %q\n", repo)
 	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte(gomod), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -134,6 +135,11 @@ func TestReadmeGoBlocksCompile(t *testing.T) {
 			continue
 		default:
 			continue
+		}
+		if strings.HasPrefix(b.text, "package ") {
+			if formatted, err := format.Source([]byte(b.text)); err == nil && string(formatted) != b.text {
+				t.Errorf("README.md line %d: the program is not gofmt-ed; gofmt would write:\n%s", b.line, formatted)
+			}
 		}
 		n++
 		pkg := fmt.Sprintf("block%02d", n)
