@@ -393,3 +393,89 @@ func ExampleNewConfig() {
 		cfg.StripPassedString, cfg.AdapterMode, cfg.SettingsFileCacheLocation)
 	// Output: files.queue-fair.net 300 5s 5 true safe .
 }
+
+// Example_testYourHandler shows how to test your own protected handler offline, with
+// net/http/httptest. One TLS stand-in plays the files server (the settings) and the adapter
+// server; the Gate calls them over https, so it gets the stand-in's Client, which trusts its
+// test certificate. The test then plays the visitor: queued, back from the queue with a Passed
+// String signed with the queue's secret, then let in by the Passed Cookie. The README's
+// "Queue-Fair's formats, for integration tests" describes each message.
+func Example_testYourHandler() {
+	const (
+		account, accountSecret = "my-account", "my-account-secret"
+		queueName, queueSecret = "my-queue", "my-queue-secret"
+		userAgent              = "Mozilla/5.0 (X11; Linux x86_64) MyTest/1.0"
+	)
+	var standIn *httptest.Server
+	standIn = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := strings.TrimPrefix(standIn.URL, "https://")
+		switch r.URL.Path {
+		case "/" + account + "/" + accountSecret + "/queue-fair-settings.json": // the files server
+			fmt.Fprintf(w, `{"queues":[{"name":%q,"displayName":"My queue","secret":%q,
+				"passedLifetimeMinutes":20,"queueServer":"my-account.queue-fair.net","adapterServer":%q,
+				"adapterMode":"safe","dynamicTarget":"disabled","activation":{"rules":[{"operator":"And",
+				"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}}]}`,
+				queueName, queueSecret, host)
+		case "/adapter/" + queueName: // the adapter server: the queue is busy
+			io.WriteString(w, `{"action":"SendToQueue","location":"https://my-account.queue-fair.net/my-queue","uid":"visitor-1","cookieSeconds":86400}`)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer standIn.Close()
+
+	cacheDir, _ := os.MkdirTemp("", "queuefair-test")
+	defer os.RemoveAll(cacheDir)
+	cfg := queuefair.NewConfig(account, accountSecret)
+	cfg.FilesServer = strings.TrimPrefix(standIn.URL, "https://")
+	cfg.HTTPClient = standIn.Client()
+	cfg.SettingsFileCacheLocation = cacheDir
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	// Your handler, protected as in production.
+	handler := gate.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "checkout page")
+	}))
+	visit := func(target string, cookies ...*http.Cookie) *http.Response {
+		r := httptest.NewRequest("GET", target, nil)
+		r.Header.Set("User-Agent", userAgent)
+		for _, c := range cookies {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, r)
+		resp := w.Result()
+		body, _ := io.ReadAll(resp.Body)
+		fmt.Println(resp.StatusCode, resp.Header.Get("Location")+string(body))
+		for _, c := range resp.Cookies() {
+			fmt.Printf("  sets %s for %d s\n", c.Name, c.MaxAge)
+		}
+		return resp
+	}
+
+	fmt.Println("a new visitor is queued:")
+	visit("http://shop.example/checkout")
+
+	// The queue server sends the visitor back with a Passed String, signed for their User-Agent.
+	signed := fmt.Sprintf("qfqid=q-1&qfts=%d&qfa=%s&qfq=%s&qfpt=Queue&", time.Now().Unix(), account, queueName)
+	mac := hmac.New(sha256.New, []byte(queueSecret))
+	io.WriteString(mac, userAgent+signed)
+	passedString := signed + "qfh=" + hex.EncodeToString(mac.Sum(nil))
+	fmt.Println("back from the queue with a Passed String:")
+	resp := visit("http://shop.example/checkout?" + passedString)
+
+	fmt.Println("with the Passed Cookie:")
+	visit("http://shop.example/checkout", resp.Cookies()...)
+	// Output:
+	// a new visitor is queued:
+	// 302 https://my-account.queue-fair.net/my-queue?target=http%3A%2F%2Fshop.example%2Fcheckout&qfuid=visitor-1
+	//   sets QueueFair-Store-my-account for 86400 s
+	// back from the queue with a Passed String:
+	// 302 http://shop.example/checkout
+	//   sets QueueFair-Pass-my-queue for 1200 s
+	// with the Passed Cookie:
+	// 200 checkout page
+}

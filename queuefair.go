@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -1503,6 +1504,10 @@ func headerSafe(v string) string {
 // the page may run. On false the adapter has already written a redirect to w: return without
 // writing more. On true, write the page through the same w so that the adapter's cookies reach
 // the visitor. It never panics; any failure lets the page run.
+//
+// On a nil Gate (New failed, or a package-level gate shadowed by "gate, err :=" in main) the
+// page runs, and every call warns through slog.Default: a nil Gate has nowhere to remember that
+// it warned already, and a waiting room that silently queues no one is worse than a loud log.
 func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
 	return g.CheckExtra(w, r, "")
 }
@@ -1512,6 +1517,7 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
 // that confirms an order.
 func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
 	if g == nil {
+		slog.Default().Warn(nilGateWarning, "call", "Check")
 		return true
 	}
 	defer func() {
@@ -1525,8 +1531,18 @@ func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) 
 	return g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra).IsContinue(r.Context())
 }
 
+// nilGateWarning is the warning of a nil Gate, which lets every page run unqueued.
+const nilGateWarning = "queuefair: nil *Gate: the page runs unqueued (did New fail, or does a `gate, err :=` shadow the Gate your handlers use?)"
+
 // Handler is Check as net/http middleware: next runs only when the visitor may see the page.
+//
+// On a nil Gate it warns once, through slog.Default, when it is called (as a program starts),
+// and returns next itself: every page runs, unqueued, without a warning per request.
 func (g *Gate) Handler(next http.Handler) http.Handler {
+	if g == nil {
+		slog.Default().Warn(nilGateWarning, "call", "Handler")
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.Check(w, r) {
 			next.ServeHTTP(w, r)

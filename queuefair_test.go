@@ -650,6 +650,7 @@ func (panicService) GetCookie(string) string               { panic("boom") }
 func (panicService) AddHeader(string, string)              { panic("boom") }
 
 func TestIsContinueNeverPanics(t *testing.T) {
+	captureDefaultLogger(t) // the nil Gate's Check below warns through slog.Default
 	r := newRig(t, nil)
 	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
 	mustEqual(t, "continue", r.gate.NewAdapter(panicService{}, checkoutURL, testUA, testIP, "").IsContinue(context.Background()), true)

@@ -1,0 +1,63 @@
+package yourapp
+
+import (
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/queuefair/queuefair"
+)
+
+// FiberService is queuefair's Service over one Fiber v3 request.
+type FiberService struct{ C fiber.Ctx }
+
+// SetCookie sets a cookie on path "/" for lifetimeSeconds; 0 deletes it.
+func (s FiberService) SetCookie(name, value string, lifetimeSeconds int, domain string) {
+	c := &fiber.Cookie{Name: name, Value: value, Path: "/", Domain: domain}
+	if lifetimeSeconds > 0 {
+		c.MaxAge = lifetimeSeconds
+		c.Expires = time.Now().Add(time.Duration(lifetimeSeconds) * time.Second)
+	} else {
+		c.MaxAge = -1 // Max-Age=0: deletes it (Fiber's 0 means no Max-Age)
+	}
+	if s.C.Scheme() == "https" {
+		c.Secure, c.SameSite = true, fiber.CookieSameSiteNoneMode
+	}
+	s.C.Cookie(c)
+}
+
+// Redirect answers 302 with this Location.
+func (s FiberService) Redirect(location string) {
+	_ = s.C.Redirect().Status(fiber.StatusFound).To(location)
+}
+
+// GetCookie is the request's cookie of that name, or "".
+func (s FiberService) GetCookie(name string) string { return s.C.Cookies(name) }
+
+// AddHeader sets a response header.
+func (s FiberService) AddHeader(name, value string) { s.C.Set(name, value) }
+
+// QueueFair is Fiber v3 middleware: the next handler runs only when the adapter lets the
+// visitor through; otherwise the adapter has answered with a redirect.
+func QueueFair(gate *queuefair.Gate) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		a := gate.NewAdapter(FiberService{c}, requestedURL(c), c.Get(fiber.HeaderUserAgent), c.IP(), "")
+		if !a.IsContinue(c.Context()) {
+			return nil
+		}
+		return c.Next()
+	}
+}
+
+// requestedURL is the URL the visitor asked for, with the path and query string as sent (the
+// Passed String's signature covers the raw query).
+func requestedURL(c fiber.Ctx) string {
+	uri := c.OriginalURL()
+	if !strings.HasPrefix(uri, "/") { // an absolute-form request line: "GET http://host/path"
+		if u, err := url.ParseRequestURI(uri); err == nil {
+			uri = u.RequestURI()
+		}
+	}
+	return c.Scheme() + "://" + c.Host() + uri
+}
