@@ -71,6 +71,11 @@ func walk(t *testing.T, do func(*http.Request) *http.Response) {
 		resp.Header.Get("Cache-Control") != "no-store, max-age=0" {
 		t.Fatalf("new visitor: %d, Location %q, Cache-Control %q", resp.StatusCode, resp.Header.Get("Location"), resp.Header.Get("Cache-Control"))
 	}
+	// An encoded path meets the rules of the path it decodes to.
+	resp = get("http://shop.example/%63heckout", "")
+	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "https://queue.example/sale?target=http%3A%2F%2Fshop.example%2Fcheckout") {
+		t.Fatalf("encoded path: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
 	// Back with a Passed String: Passed Cookie set, redirected to the URL without it.
 	resp = get("http://shop.example/checkout?"+pass(time.Now().Unix()), "")
 	c := passCookie(resp)

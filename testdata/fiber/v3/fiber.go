@@ -1,8 +1,6 @@
 package yourapp
 
 import (
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -50,14 +48,10 @@ func QueueFair(gate *queuefair.Gate) fiber.Handler {
 	}
 }
 
-// requestedURL is the URL the visitor asked for, with the path and query string as sent (the
-// Passed String's signature covers the raw query).
+// requestedURL is the URL the visitor asked for, as the server routes it: fasthttp's decoded
+// path (so /%63heckout meets the /checkout rules) and the raw query string (the Passed
+// String's signature covers it), joined by queuefair.AbsoluteURL.
 func requestedURL(c fiber.Ctx) string {
-	uri := c.OriginalURL()
-	if !strings.HasPrefix(uri, "/") { // an absolute-form request line: "GET http://host/path"
-		if u, err := url.ParseRequestURI(uri); err == nil {
-			uri = u.RequestURI()
-		}
-	}
-	return c.Scheme() + "://" + c.Host() + uri
+	u := c.RequestCtx().URI()
+	return queuefair.AbsoluteURL(c.Scheme(), c.Host(), string(u.Path()), string(u.QueryString()))
 }
