@@ -201,6 +201,9 @@ func New(cfg Config) (*Gate, error) {
 	g.uidCookie = "QueueFair-Store-" + cfg.Account
 	g.settingsURL = "https://" + cfg.FilesServer + "/" + cfg.Account + "/" + cfg.AccountSecret + "/queue-fair-settings.json"
 	g.store = newSettingsStore(g)
+	if (cfg.Debug || cfg.DebugIP != "") && !g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Warn("queuefair: Debug or DebugIP is set, but the Logger drops debug lines, so none will show; give Config.Logger a handler with Level slog.LevelDebug")
+	}
 	return g, nil
 }
 

@@ -7,11 +7,30 @@
 // adapter server about the visitor ("safe" mode) or sends the visitor to the queue ("simple"
 // mode). Any error lets the page run.
 //
-// Make one Gate with New at start-up and call Gate.Check at the top of each handler, or wrap
-// handlers with Gate.Handler. Other frameworks implement Service and use Gate.NewAdapter.
+// Make one Gate with New at start-up, keep it for the life of the process, and call Gate.Check
+// at the top of each protected handler, writing the page through the same ResponseWriter:
 //
-// The per-request type Adapter mirrors Python's QueueFairAdapter method by method, in the order
-// a request flows through it, so that the two can be read side by side.
+//	gate, err := queuefair.New(queuefair.NewConfig("account-system-name", "account-secret"))
+//	if err != nil {
+//		log.Fatal(err) // a nil *Gate would let every page run
+//	}
+//	http.HandleFunc("/checkout", func(w http.ResponseWriter, r *http.Request) {
+//		if !gate.Check(w, r) {
+//			return // redirected to the queue; write nothing more
+//		}
+//		renderCheckout(w, r)
+//	})
+//
+// or wrap handlers with Gate.Handler.
+//
+// A framework that does not hand out an http.ResponseWriter and *http.Request (Fiber, say)
+// implements Service, four methods over its own request context, and runs
+// gate.NewAdapter(service, queuefair.AbsoluteURL(scheme, host, decodedPath, rawQuery),
+// userAgent, clientIP, "").IsContinue(ctx) in its middleware. The adapter cleans every value it
+// hands a Service, so the Service only writes them.
+//
+// The per-request type Adapter mirrors Python's QueueFairAdapter method by method, in the
+// Python file's order, so that the two can be read side by side.
 package queuefair
 
 import (
@@ -60,8 +79,8 @@ type Service interface {
 	AddHeader(name, value string)
 }
 
-// Adapter is Python's QueueFairAdapter: the state of one request. Make it with Gate.NewAdapter
-// and call IsContinue once. It is not safe for concurrent use; the Gate that made it is.
+// Adapter is the adapter for one request (Python's QueueFairAdapter). Make it with
+// Gate.NewAdapter and call IsContinue once. It is not safe for concurrent use; the Gate that made it is.
 type Adapter struct {
 	g                 *Gate
 	ctx               context.Context
@@ -338,6 +357,9 @@ func (a *Adapter) checkQueryString() error {
 			if !q.hasQueueServer {
 				return abortf("queue %q has no queueServer", q.name)
 			}
+			if a.d {
+				a.log("Passed String invalid: to the InvalidQuery page", "queue", q.name)
+			}
 			a.redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
 			return nil
 		}
@@ -418,11 +440,11 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 			if m, err = a.isOddRuleMatch(r); err != nil {
 				return false, err
 			}
+			if a.d {
+				a.log("rule", "component", r.componentName, "match", m)
+			}
 		} else {
 			m = a.isRuleMatch(r)
-		}
-		if a.d {
-			a.log("rule evaluated", "rule", i+1, "match", m)
 		}
 		if i == 0 {
 			state = m
@@ -438,18 +460,12 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 			}
 		}
 	}
-	if a.d {
-		a.log("rules result", "match", state)
-	}
 	return state, nil
 }
 
 // isRuleMatch is Python's isRuleMatch: compare one part of the request with the rule's value.
 func (a *Adapter) isRuleMatch(r *rule) bool {
 	comp := a.component(r)
-	if a.d {
-		a.log("testing rule", "component", r.componentName, "value", r.value, "against", comp)
-	}
 	ret := false
 	switch r.match {
 	case matchEqual:
@@ -465,6 +481,9 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	}
 	if r.negate {
 		ret = !ret
+	}
+	if a.d {
+		a.log("rule", "component", r.componentName, "value", r.value, "against", comp, "match", ret)
 	}
 	return ret
 }
@@ -885,9 +904,6 @@ func (a *Adapter) onMatch(q *queue) (bool, error) {
 	if !a.continuePage {
 		return false, nil
 	}
-	if a.d {
-		a.log("checking at server", "queue", q.displayName)
-	}
 	return false, a.consultAdapter(q)
 }
 
@@ -904,7 +920,9 @@ const clearedCookieSeconds = 20
 // header); a positive lifetime marks the queue passed and, when StripPassedString is on and the
 // URL carries a Passed String, redirects to the URL without it.
 func (a *Adapter) setCookie(queueName, value string, lifetimeSeconds int, cookieDomain string) {
-	if a.d {
+	if a.d && lifetimeSeconds <= 0 {
+		a.log("deleting Passed Cookie", "queue", queueName)
+	} else if a.d {
 		a.log("setting Passed Cookie", "queue", queueName, "value", value, "lifetime", lifetimeSeconds)
 	}
 	a.checkAndAddCacheControl()
@@ -972,6 +990,9 @@ func (a *Adapter) Redirect(location string, sleep time.Duration) {
 }
 
 func (a *Adapter) redirect(location string, sleep time.Duration) {
+	if a.d {
+		a.log("redirecting", "location", location, "pause", sleep)
+	}
 	if sleep > 0 {
 		ctx, pause := a.ctx, sleepContext
 		if ctx == nil {
@@ -1007,12 +1028,12 @@ func (a *Adapter) parseSettings() error {
 		}
 		if !matched {
 			if a.d {
-				a.log("rules did not match", "queue", q.displayName)
+				a.log("rules did not match", "queue", q.name)
 			}
 			continue
 		}
 		if a.d {
-			a.log("rules matched", "queue", q.displayName)
+			a.log("rules matched", "queue", q.name, "displayName", q.displayName)
 		}
 		passed, err := a.onMatch(q)
 		if err != nil {
@@ -1223,9 +1244,6 @@ func (a *Adapter) gotAdapter() error {
 		loc += "?" + params
 		loc = a.appendVariant(q, loc)
 		loc = a.appendExtra(q, loc)
-		if a.d {
-			a.log("sending to queue", "location", loc)
-		}
 		a.redirect(loc, 0)
 		return nil
 	}
@@ -1339,8 +1357,8 @@ func (a *Adapter) loadSettings() {
 	}
 }
 
-// IsContinue is Python's isContinue: run the adapter for this request and report whether the
-// page should run. False means the adapter has redirected the visitor through the Service and
+// IsContinue runs the adapter for this request and reports whether the page should run (it is
+// Python's isContinue). False means the adapter has redirected the visitor through the Service and
 // the page must not run. It never panics: any failure lets the page run. ctx bounds the
 // network calls and the pause of this request.
 func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
@@ -1378,8 +1396,10 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 	return a.continuePage
 }
 
-// HTTPService is Python's QueueFairDjangoService for net/http: cookies and headers go to w,
-// cookies are read from r. Make one per request; write the page through the same w.
+// HTTPService is the Service for net/http, one per request: it reads cookies from r and writes
+// cookies, headers and redirects to w, so write the page through the same w. Gate.Check makes
+// one for you; make your own with NewHTTPService to call NewAdapter yourself. It is Python's
+// QueueFairDjangoService.
 type HTTPService struct {
 	w      http.ResponseWriter
 	r      *http.Request
@@ -1387,9 +1407,10 @@ type HTTPService struct {
 	now    func() time.Time
 }
 
-// NewHTTPService is Python's QueueFairDjangoService constructor. secure is Django's
-// request.is_secure(): whether the visitor reached the site over HTTPS (through any proxy);
-// it makes cookies Secure and SameSite=None.
+// NewHTTPService returns the Service for one net/http request. secure says whether the visitor
+// reached the site over HTTPS, through any proxy of yours (r.TLS != nil, or X-Forwarded-Proto
+// from a proxy you trust); it makes the cookies Secure and SameSite=None. It is Python's
+// QueueFairDjangoService constructor, where secure is Django's request.is_secure().
 func NewHTTPService(w http.ResponseWriter, r *http.Request, secure bool) *HTTPService {
 	return &HTTPService{w: w, r: r, secure: secure, now: time.Now}
 }
@@ -1500,8 +1521,8 @@ func headerSafe(v string) string {
 	return keepBytes(v, func(c byte) bool { return c != '\r' && c != '\n' && c != 0 })
 }
 
-// Check is views.py's checkQueueFair for net/http: run the adapter for r and report whether
-// the page may run. On false the adapter has already written a redirect to w: return without
+// Check runs the adapter for r and reports whether the page may run (it is views.py's
+// checkQueueFair for net/http). On false the adapter has already written a redirect to w: return without
 // writing more. On true, write the page through the same w so that the adapter's cookies reach
 // the visitor. It never panics; any failure lets the page run.
 //
@@ -1534,7 +1555,8 @@ func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) 
 // nilGateWarning is the warning of a nil Gate, which lets every page run unqueued.
 const nilGateWarning = "queuefair: nil *Gate: the page runs unqueued (did New fail, or does a `gate, err :=` shadow the Gate your handlers use?)"
 
-// Handler is Check as net/http middleware: next runs only when the visitor may see the page.
+// Handler is Check as net/http middleware: next runs only when the visitor may see the page (the
+// reference has no middleware; views.py calls checkQueueFair in each view).
 //
 // On a nil Gate it warns once, through slog.Default, when it is called (as a program starts),
 // and returns next itself: every page runs, unqueued, without a warning per request.
@@ -1550,10 +1572,11 @@ func (g *Gate) Handler(next http.Handler) http.Handler {
 	})
 }
 
-// CheckCookie is the hybrid security model branch of views.py's checkQueueFair: accept the
-// visitor only with a valid Passed Cookie for queueName, signed with queueSecret and younger
-// than passedLifetimeMinutes; otherwise redirect to the queue's InvalidCookie page and return
-// false. It downloads no settings and calls no Queue-Fair server.
+// CheckCookie reports whether r carries a valid Passed Cookie for queueName, signed with
+// queueSecret for this visitor and younger than passedLifetimeMinutes; if not, it redirects
+// to the queue's InvalidCookie page and returns false. It downloads no settings and calls no
+// Queue-Fair server: use it where Queue-Fair's client-side JavaScript does the queueing (the
+// hybrid security model). It is that branch of views.py's checkQueueFair.
 func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, queueSecret string, passedLifetimeMinutes int) (cont bool) {
 	if g == nil {
 		return true
