@@ -43,11 +43,15 @@ func loadOracle(t *testing.T) oracle {
 	return o
 }
 
-func TestHashHexKnownValue(t *testing.T) {
-	// From the conformance scenario cookie-valid-domain: a Passed Cookie the reference accepted.
+// TestSignerKnownValue holds the package's signer to a hash the reference computed: the Passed
+// Cookie of the conformance scenario cookie-valid-domain, which the reference accepted.
+func TestSignerKnownValue(t *testing.T) {
 	body := "qfqid=8f14e45f-ceea-467a-9575-4f0c1e2d3b6a&qfts=1763999940&qfa=shopco&qfq=main-queue&qfpt=SafeGuard&"
-	got := hashHex("qsecret-123", testUA+body)
-	mustEqual(t, "hash", got, "886404e5e13763c43060cda1ece1e07b5e15d5b3903b93264b59dc2f050a4b2d")
+	const known = "886404e5e13763c43060cda1ece1e07b5e15d5b3903b93264b59dc2f050a4b2d"
+	s := newSigner("qsecret-123")
+	mustEqual(t, "matches the reference's hash", s.matches(testUA, body, known), true)
+	mustEqual(t, "matches another secret's hash", newSigner("qsecret-124").matches(testUA, body, known), false)
+	mustEqual(t, "matches with a byte changed", s.matches(testUA, body+"x", known), false)
 }
 
 func TestSignerMatches(t *testing.T) {

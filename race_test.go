@@ -1,0 +1,6 @@
+//go:build race
+
+package queuefair
+
+// raceEnabled reports that the race detector is on (see TestHotPathAllocations).
+const raceEnabled = true
