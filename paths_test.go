@@ -1,6 +1,7 @@
 package queuefair
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -101,4 +102,45 @@ func FuzzAbsoluteURL(f *testing.F) {
 			t.Fatalf("AbsoluteURL(%q) = %q decodes to %q (%v)", path, got, back, err)
 		}
 	})
+}
+
+// TestOddHostsCannotMoveThePath: the rules see the request's own path whatever Host the
+// visitor sends. Python finds the path after the first occurrence of the host in the URL, so
+// a host that "https://" already holds ("h", "tp"), or none at all, would move it.
+func TestOddHostsCannotMoveThePath(t *testing.T) {
+	rules := `[{"operator":null,"component":"Path","match":"Equal","value":"/checkout","caseSensitive":false,"negate":false}]`
+	for _, host := range []string{"h", "tp", "ttps", "", ":1", "shop.example.com", "SHOP.example.com:8443"} {
+		t.Run(host, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+			served := false
+			mux := http.NewServeMux()
+			mux.HandleFunc("/checkout", func(http.ResponseWriter, *http.Request) { served = true })
+			req := httptest.NewRequest("GET", "/checkout", nil)
+			req.Host = host
+			w := httptest.NewRecorder()
+			r.gate.Handler(mux).ServeHTTP(w, req)
+			if served || w.Code != http.StatusFound {
+				t.Errorf("Host %q: /checkout served without queueing (status %d)", host, w.Code)
+			}
+		})
+	}
+}
+
+// TestStripRedirectOnlyToHTTP: an integration that hands NewAdapter a URL without its scheme
+// still never makes a Service redirect anywhere but an http or https URL.
+func TestStripRedirectOnlyToHTTP(t *testing.T) {
+	s := signedText(testNow - 5)
+	pass := s + "qfh=" + hashHex(forgeSecret, testUA+s)
+	for _, u := range []string{"//evil.example/x?" + pass, "javascript:alert(1)//?" + pass, "/checkout?" + pass} {
+		r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+		r.stub.json(testSettings, settingsJSON(queueJSON(forgeQueue, "", "")))
+		rec := newRecorder(nil)
+		r.gate.NewAdapter(rec, u, testUA, testIP, "").IsContinue(context.Background())
+		for _, c := range rec.calls {
+			if c.Op == "redirect" && !isHTTPURL(c.Location) {
+				t.Errorf("%s: redirect to %q", u, c.Location)
+			}
+		}
+	}
 }

@@ -157,6 +157,12 @@ func (a *Adapter) setUIDFromCookie() {
 		}
 		return
 	}
+	if len(c)-i-1 > maxUIDBytes { // Port: a uid this long only serves to break the adapter call
+		if a.d {
+			a.log("UID cookie too long: ignored", "bytes", len(c)-i-1)
+		}
+		return
+	}
 	a.uid, a.hasUID = c[i+1:], true
 	if a.d {
 		a.log("UID set from cookie", "uid", a.uid)
@@ -990,6 +996,12 @@ func (a *Adapter) Redirect(location string, sleep time.Duration) {
 }
 
 func (a *Adapter) redirect(location string, sleep time.Duration) {
+	if !isHTTPURL(location) { // Port: SPEC 11.3; a requested URL given without its scheme, say
+		if a.g != nil {
+			a.g.warn("queuefair: refusing to redirect to a location that is not an http or https URL; the page runs", "location", headerSafe(location))
+		}
+		return
+	}
 	if a.d {
 		a.log("redirecting", "location", location, "pause", sleep)
 	}
@@ -1096,16 +1108,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
 	}
 	if mode != ModeSafe {
-		if !q.hasQueueServer {
-			return abortf("queue %q has no queueServer", q.name)
-		}
-		var scratch [512]byte
-		u := appendStartURL(scratch[:0], q.queueServer, "/", q.name, "?target=")
-		loc := string(appendURLEncoded(u, a.requestedURL))
-		loc = a.appendVariant(q, loc)
-		loc = a.appendExtra(q, loc)
-		a.redirect(loc, 0)
-		return nil
+		return a.sendToQueueServer(q)
 	}
 	if !q.hasAdapterServer {
 		return abortf("queue %q has no adapterServer", q.name)
@@ -1123,6 +1126,12 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		u = append(u, "&url="...)
 		u = appendURLEncoded(u, a.requestedURL)
 	}
+	if len(u) > maxAdapterURLBytes {
+		// Port: a User-Agent or uid cookie this long would make the adapter server refuse the
+		// request, and a refusal lets the page run; the queue server decides instead.
+		a.g.warn("queuefair: adapter-server request too long; sending the visitor to the queue server", "queue", q.name, "bytes", len(u))
+		return a.sendToQueueServer(q)
+	}
 	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
 	if err != nil {
 		return abortf("adapter server: %v", err)
@@ -1134,6 +1143,28 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	a.adapterResult = res
 	return a.gotAdapter()
 }
+
+// sendToQueueServer is the simple-mode half of Python's consultAdapter: send the visitor to
+// the queue server with the requested URL as target.
+func (a *Adapter) sendToQueueServer(q *queue) error {
+	if !q.hasQueueServer {
+		return abortf("queue %q has no queueServer", q.name)
+	}
+	var scratch [512]byte
+	u := appendStartURL(scratch[:0], q.queueServer, "/", q.name, "?target=")
+	loc := string(appendURLEncoded(u, a.requestedURL))
+	loc = a.appendVariant(q, loc)
+	loc = a.appendExtra(q, loc)
+	a.redirect(loc, 0)
+	return nil
+}
+
+// maxAdapterURLBytes caps an adapter-server request URL: common front ends refuse request
+// lines over 8 KiB, and real ones are a few hundred bytes.
+const maxAdapterURLBytes = 8 << 10
+
+// maxUIDBytes caps the uid read from the visitor's cookie: real uids are a few dozen bytes.
+const maxUIDBytes = 256
 
 // appendStartURL appends "https://{host}{path}{name}{query}" to dst: the start of both
 // Queue-Fair URLs.
@@ -1549,7 +1580,9 @@ func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) 
 	}()
 	scheme, ip := g.requestOrigin(r)
 	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	return g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra).IsContinue(r.Context())
+	a := g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra)
+	a.setRequestParts(len(scheme)+len("://"), r.Host)
+	return a.IsContinue(r.Context())
 }
 
 // nilGateWarning is the warning of a nil Gate, which lets every page run unqueued.
@@ -1689,4 +1722,27 @@ func djangoPathSafe(c byte) bool {
 // requestURL is AbsoluteURL for a net/http request reached through scheme.
 func requestURL(scheme string, r *http.Request) string {
 	return AbsoluteURL(scheme, r.Host, r.URL.Path, r.URL.RawQuery)
+}
+
+// setRequestParts gives the rules the parts of a requested URL that AbsoluteURL built from a
+// net/http request, whose host starts at hostStart, instead of cutting them out again the way
+// Python's isRuleMatch does (cutParts). Cutting text searches for the host, so a Host header the
+// visitor chose ("h", which "https://" holds, or none at all) could move the path a Path rule
+// sees; here the parts come from where AbsoluteURL put them. For every other host they are
+// what cutParts finds (TestConformanceThroughCheck): the domain is the host as sent, without
+// its port, and the query the raw query.
+func (a *Adapter) setRequestParts(hostStart int, host string) {
+	u := a.requestedURL
+	pathStart := hostStart + len(host)
+	pathEnd := strings.IndexByte(u[pathStart:], '?')
+	if pathEnd < 0 {
+		pathEnd = len(u)
+	} else {
+		pathEnd += pathStart
+		a.query = u[pathEnd+1:]
+	}
+	a.path = u[pathStart:pathEnd]
+	a.domain = host[:indexHostEnd(host)]
+	a.urlASCII = isASCII(u)
+	a.haveParts = true
 }

@@ -378,3 +378,31 @@ func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
 		t.Error("warned about known rules")
 	}
 }
+
+// TestOversizedAdapterRequestQueues: a User-Agent or uid cookie built to make the
+// adapter-server request too long for a front end (which would refuse it, and a refusal lets
+// the page run) sends the visitor to the queue server instead, and a uid that long is ignored.
+func TestOversizedAdapterRequestQueues(t *testing.T) {
+	t.Run("huge User-Agent", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		rec := newRecorder(nil)
+		ok := r.gate.NewAdapter(rec, checkoutURL, strings.Repeat("A", 20000), testIP, "").IsContinue(context.Background())
+		if ok || len(rec.calls) != 2 || !strings.HasPrefix(rec.calls[1].Location, "https://shopco.queue-fair.net/q?target=") {
+			t.Errorf("continue %v, calls %v", ok, rec.calls)
+		}
+		mustEqual(t, "fetches", len(r.stub.urls()), 1)
+	})
+	t.Run("huge uid cookie", func(t *testing.T) {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.stub.json(adapterURL("q"), `{"action":"SendToQueue","location":"https://shopco.queue-fair.net/q"}`)
+		ok, calls := r.run(checkoutURL, map[string]string{"QueueFair-Store-shopco": "u:" + strings.Repeat("u", 20000)})
+		if ok || len(calls) != 2 {
+			t.Errorf("continue %v, calls %v", ok, calls)
+		}
+		if got := r.stub.urls(); len(got) != 2 || got[1] != adapterURL("q") {
+			t.Errorf("fetches %q: the long uid was sent", got)
+		}
+	})
+}
