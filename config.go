@@ -78,6 +78,18 @@ type Config struct {
 	// false.
 	SendURL bool
 
+	// OnDecision has no Python counterpart: when set, it is called once for every checked
+	// request, on the request's goroutine and holding no lock, with the request's context and
+	// the Decision (Duration filled in). Feed counters from it (expvar, Prometheus,
+	// OpenTelemetry). A panic in it is recovered and logged; the page's answer stands.
+	OnDecision func(ctx context.Context, d Decision)
+	// DryRun has no Python counterpart: when true the adapter decides everything as usual and
+	// reports it (OnDecision, the debug log), but never redirects, never sets or deletes a
+	// cookie, never pauses and never calls the adapter server, so every page runs. In safe
+	// mode it reports OutcomeWouldConsult where it would have asked the adapter server. For
+	// rehearsing rules on live traffic before switching them on.
+	DryRun bool
+
 	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
@@ -223,6 +235,17 @@ func (g *Gate) warn(msg string, args ...any) {
 	g.log.Warn(msg, args...)
 }
 
+// report hands d, with the time since start, to Config.OnDecision, recovering a panic in it.
+func (g *Gate) report(ctx context.Context, d Decision, start time.Time) {
+	defer func() {
+		if p := recover(); p != nil {
+			g.warn("queuefair: OnDecision panicked", "panic", fmt.Sprint(p))
+		}
+	}()
+	d.Duration = time.Since(start)
+	g.cfg.OnDecision(ctx, d)
+}
+
 // newHTTPClient has no Python counterpart (urllib opens a connection per call): a client whose
 // pool keeps enough idle connections to the adapter server for a busy site.
 func newHTTPClient() *http.Client {
@@ -240,4 +263,134 @@ func sleepContext(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	case <-ctx.Done():
 	}
+}
+
+// Outcome is what the adapter decided for one request, as a Decision reports it. It has no
+// Python counterpart (the reference only returns isContinue's bool). The names its String
+// method returns are stable: graph them.
+type Outcome uint8
+
+// The outcomes of a checked request. When one request meets several (a Passed Cookie for one
+// queue, then a redirect for another), the last one is reported.
+const (
+	// OutcomeNoMatch: no queue's activation rules matched; the page runs. "no_match"
+	OutcomeNoMatch Outcome = iota
+	// OutcomePassedCookie: a valid Passed Cookie let the visitor through. "passed_cookie"
+	OutcomePassedCookie
+	// OutcomePassedString: a valid Passed String let the visitor through; its Passed Cookie
+	// was set (and, with StripPassedString, the visitor redirected to the URL without it).
+	// "passed_string"
+	OutcomePassedString
+	// OutcomeSafeGuard: the adapter server let the visitor through (SafeGuard, or any action
+	// but SendToQueue and CLEAR) and its pass became the Passed Cookie. "safeguard"
+	OutcomeSafeGuard
+	// OutcomeCleared: the adapter server answered CLEAR: passed for this request, no cookie.
+	// "cleared"
+	OutcomeCleared
+	// OutcomeSentToQueue: the visitor was redirected to the queue. "sent_to_queue"
+	OutcomeSentToQueue
+	// OutcomeInvalidQuery: a Passed String failed its check; the visitor was sent to the
+	// queue's InvalidQuery page. "passed_string_rejected"
+	OutcomeInvalidQuery
+	// OutcomeCookieRejected: a Passed Cookie failed its check and was deleted, and nothing
+	// decided after that (Gate.CheckCookie: sent to the InvalidCookie page).
+	// "cookie_rejected"
+	OutcomeCookieRejected
+	// OutcomeWouldConsult: in a dry run in safe mode, the adapter would have asked the adapter
+	// server about the visitor; what it would have answered is not known. "would_consult"
+	OutcomeWouldConsult
+	// OutcomeFailedOpen: the check ended early and the page runs; Reason says why.
+	// "failed_open"
+	OutcomeFailedOpen
+)
+
+var outcomeNames = [...]string{
+	OutcomeNoMatch:        "no_match",
+	OutcomePassedCookie:   "passed_cookie",
+	OutcomePassedString:   "passed_string",
+	OutcomeSafeGuard:      "safeguard",
+	OutcomeCleared:        "cleared",
+	OutcomeSentToQueue:    "sent_to_queue",
+	OutcomeInvalidQuery:   "passed_string_rejected",
+	OutcomeCookieRejected: "cookie_rejected",
+	OutcomeWouldConsult:   "would_consult",
+	OutcomeFailedOpen:     "failed_open",
+}
+
+// String is the outcome's stable snake_case name.
+func (o Outcome) String() string {
+	if int(o) < len(outcomeNames) {
+		return outcomeNames[o]
+	}
+	return "unknown"
+}
+
+// Reason says why a check failed open (OutcomeFailedOpen). It has no Python counterpart: the
+// reference's isContinue catches every exception alike.
+type Reason uint8
+
+// The reasons a check fails open.
+const (
+	// ReasonNone: the check did not fail open. ""
+	ReasonNone Reason = iota
+	// ReasonNoSettings: no settings could be had (first start with the files server down, say).
+	// "no_settings"
+	ReasonNoSettings
+	// ReasonBadSettings: a queue or rule the request reached is malformed, where the reference
+	// raises. "bad_settings"
+	ReasonBadSettings
+	// ReasonAdapterDown: the adapter server could not be reached, timed out or answered
+	// non-2xx. "adapter_down"
+	ReasonAdapterDown
+	// ReasonBadAnswer: the adapter server's answer is not usable (not JSON, a field missing, a
+	// location that is not http or https). "bad_answer"
+	ReasonBadAnswer
+	// ReasonNoAction: the adapter server answered without an action. "no_action"
+	ReasonNoAction
+	// ReasonPanic: a panic inside the adapter or its Service was recovered. "panic"
+	ReasonPanic
+)
+
+var reasonNames = [...]string{
+	ReasonNone:        "",
+	ReasonNoSettings:  "no_settings",
+	ReasonBadSettings: "bad_settings",
+	ReasonAdapterDown: "adapter_down",
+	ReasonBadAnswer:   "bad_answer",
+	ReasonNoAction:    "no_action",
+	ReasonPanic:       "panic",
+}
+
+// String is the reason's stable snake_case name ("" for ReasonNone).
+func (r Reason) String() string {
+	if int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
+
+// Decision is what the adapter decided for one request and why. It has no Python counterpart.
+// Read it with Adapter.Decision after IsContinue, or receive it in Config.OnDecision for every
+// checked request (Gate.Check, Handler, CheckExtra and CheckCookie included).
+type Decision struct {
+	// Outcome is what happened.
+	Outcome Outcome
+	// Reason says why, for OutcomeFailedOpen.
+	Reason Reason
+	// Queue is the system name of the queue that decided ("" for OutcomeNoMatch, and for a
+	// failure before any queue was reached).
+	Queue string
+	// Rule is the 1-based index of the activation rule that settled Queue's match (0 when no
+	// rule decided, as for a Passed String, which is checked before the rules).
+	Rule int
+	// CookieDeleted reports that a Passed Cookie failed its check and was deleted on the way,
+	// whatever was decided after.
+	CookieDeleted bool
+	// Continue is whether the page runs. In a dry run it is whether the page would have run:
+	// IsContinue itself then always reports true.
+	Continue bool
+	// DryRun reports that Config.DryRun was on: nothing was sent to the visitor.
+	DryRun bool
+	// Duration is how long the check took; it is measured only when Config.OnDecision is set.
+	Duration time.Duration
 }

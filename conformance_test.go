@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -43,10 +44,19 @@ type vector struct {
 }
 
 type expectation struct {
+	Outcome  string    `json:"outcome"`
 	Continue bool      `json:"continue"`
 	Calls    []call    `json:"calls"`
 	Fetches  []string  `json:"fetches"`
 	Sleeps   []float64 `json:"sleeps"`
+}
+
+// outcome is the reference's outcome: "ok", or "exception:Type" where it raised.
+func (e *expectation) outcome() string {
+	if e == nil {
+		return ""
+	}
+	return e.Outcome
 }
 
 // conformanceDirs are the folders whose *.json scenarios TestConformance runs: the project's
@@ -323,4 +333,144 @@ func wireCookie(name, value string, deleted bool) string {
 		return name + " deleted"
 	}
 	return name + "=" + value
+}
+
+// TestConformanceDryRun runs every scenario twice more: live, and with Config.DryRun. The live
+// run makes the reference's calls (TestConformance), so its Decision is the reference's
+// decision in this package's terms, and it must agree with those calls. The dry run must then
+// send nothing to the visitor (no Service call but GetCookie, no pause, no adapter-server call,
+// the page runs) and report the same Decision; where the live run asked the adapter server,
+// the dry run reports OutcomeWouldConsult for the first queue it would have asked about.
+func TestConformanceDryRun(t *testing.T) {
+	vectors := loadVectors(t)
+	names := make([]string, 0, len(vectors))
+	for n := range vectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	seen := map[Outcome]int{}
+	var mu sync.Mutex
+	t.Run("all", func(t *testing.T) {
+		for _, name := range names {
+			v := vectors[name]
+			t.Run(name, func(t *testing.T) {
+				t.Parallel()
+				live := runDecision(t, v, false)
+				mu.Lock()
+				seen[live.d.Outcome]++
+				mu.Unlock()
+				checkLiveDecision(t, v, live)
+				dry := runDecision(t, v, true)
+				if !dry.cont {
+					t.Errorf("dry run: the page did not run")
+				}
+				if len(dry.calls) != 0 || len(dry.sleeps) != 0 {
+					t.Errorf("dry run: calls %v, sleeps %v", dry.calls, dry.sleeps)
+				}
+				if len(dry.fetches) > 1 || len(dry.fetches) == 1 && !strings.HasSuffix(dry.fetches[0], "/queue-fair-settings.json") {
+					t.Errorf("dry run fetched %q", dry.fetches)
+				}
+				want := live.d
+				want.DryRun = true
+				if q := firstConsulted(live.fetches); q != "" {
+					want = Decision{Outcome: OutcomeWouldConsult, Queue: q, Rule: dry.d.Rule, Continue: true, DryRun: true, CookieDeleted: dry.d.CookieDeleted}
+				}
+				dry.d.Duration, want.Duration = 0, 0
+				if live.gateNil {
+					want.DryRun = false // New refused the config: there is no Gate to be dry
+				}
+				if dry.d != want {
+					t.Errorf("dry-run decision %+v, want %+v", dry.d, want)
+				}
+			})
+		}
+	})
+	for _, o := range []Outcome{OutcomeNoMatch, OutcomePassedCookie, OutcomePassedString, OutcomeSafeGuard, OutcomeSentToQueue, OutcomeInvalidQuery, OutcomeFailedOpen} {
+		if seen[o] == 0 {
+			t.Errorf("no scenario ended in %v", o)
+		}
+	}
+	t.Logf("live outcomes: %v", seen)
+}
+
+// decided is one run of a scenario with its Decision.
+type decided struct {
+	d       Decision
+	cont    bool
+	calls   []call
+	fetches []string
+	sleeps  []float64
+	gateNil bool
+}
+
+// runDecision runs scenario v through IsContinue, with Config.DryRun set to dry.
+func runDecision(t *testing.T, v vector, dry bool) decided {
+	r, err := vectorRig(t, v)
+	if err == nil {
+		r.gate.cfg.DryRun = dry
+	}
+	extra := ""
+	if v.Request.Extra != nil {
+		extra = *v.Request.Extra
+	}
+	rec := newRecorder(v.Request.Cookies)
+	a := r.gate.NewAdapter(rec, v.Request.URL, v.Request.UserAgent, v.Request.RemoteIP, extra)
+	cont := a.IsContinue(context.Background())
+	if r.gate != nil {
+		r.gate.store.inFlight.Wait()
+	}
+	return decided{d: a.Decision(), cont: cont, calls: rec.calls, fetches: r.stub.urls(), sleeps: r.sleeps.seconds(), gateNil: r.gate == nil}
+}
+
+// checkLiveDecision holds a live run's Decision to the reference's calls where they settle it.
+func checkLiveDecision(t *testing.T, v vector, live decided) {
+	want := v.want()
+	if live.d.Continue != want.Continue {
+		t.Errorf("Decision.Continue = %v, the reference's page ran: %v", live.d.Continue, want.Continue)
+	}
+	var redirect string
+	passSet, deleted := false, false
+	for _, c := range want.Calls {
+		switch {
+		case c.Op == "redirect":
+			redirect = c.Location
+		case c.Op == "setCookie" && strings.HasPrefix(c.Name, CookieNameBase) && c.LifetimeSeconds > 0:
+			passSet = true
+		case c.Op == "setCookie" && strings.HasPrefix(c.Name, CookieNameBase):
+			deleted = true
+		}
+	}
+	o := live.d.Outcome
+	switch {
+	case live.gateNil:
+		if o != OutcomeNoMatch || !live.d.Continue {
+			t.Errorf("nil Gate: decision %+v", live.d)
+		}
+	case strings.Contains(redirect, "qfError=InvalidQuery"):
+		mustEqual(t, "outcome", o, OutcomeInvalidQuery)
+	case redirect != "" && passSet && strings.HasPrefix(v.Request.URL, redirect):
+		if o != OutcomePassedString && o != OutcomeSafeGuard {
+			t.Errorf("a pass was set, then the strip redirect: outcome %v", o)
+		}
+	case redirect != "":
+		mustEqual(t, "outcome", o, OutcomeSentToQueue)
+	case strings.HasPrefix(v.Expect.outcome(), "exception") && !passSet:
+		if o != OutcomeFailedOpen && o != OutcomeSentToQueue {
+			t.Errorf("the reference raised: outcome %v", o)
+		}
+	}
+	if deleted != live.d.CookieDeleted && !live.gateNil {
+		t.Errorf("Decision.CookieDeleted = %v, the reference deleted a cookie: %v", live.d.CookieDeleted, deleted)
+	}
+}
+
+// firstConsulted is the queue of the first adapter-server URL among fetches, or "".
+func firstConsulted(fetches []string) string {
+	for _, f := range fetches {
+		if _, rest, ok := strings.Cut(f, "/adapter/"); ok {
+			q, _, _ := strings.Cut(rest, "?")
+			return q
+		}
+	}
+	return ""
 }

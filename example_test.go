@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"expvar"
 	"fmt"
 	"io"
 	"log/slog"
@@ -384,6 +385,62 @@ func ExampleGate_CheckExtra() {
 	// Output:
 	// 302 /sale qfx=CLEAR
 	// QueueFair-Pass-sale Max-Age 20
+}
+
+// ExampleConfig_onDecision counts what the waiting room does with expvar, from the standard
+// library: one counter per outcome, served at /debug/vars by expvar's handler. Feeding
+// Prometheus or OpenTelemetry is the same few lines with their counter types.
+func ExampleConfig_onDecision() {
+	outcomes := expvar.NewMap("queuefair_outcomes_example")
+	_, gate, stop := startDemo("simple", "", func(c *queuefair.Config) {
+		c.AdapterMode = queuefair.ModeSimple
+		c.OnDecision = func(_ context.Context, d queuefair.Decision) {
+			key := d.Outcome.String()
+			if d.Reason != queuefair.ReasonNone {
+				key += ":" + d.Reason.String()
+			}
+			outcomes.Add(key, 1)
+		}
+	})
+	defer stop()
+	site := protect(gate, "page")
+	defer site.Close()
+
+	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, path := range []string{"/", "/about", "/checkout", "/checkout"} {
+		resp, err := browser.Get(site.URL + path)
+		if err == nil {
+			resp.Body.Close()
+		}
+	}
+	fmt.Println(outcomes.String())
+	// Output: {"no_match": 2, "sent_to_queue": 2}
+}
+
+// ExampleConfig_dryRun rehearses the rules on live traffic: with DryRun the adapter decides
+// as usual and reports it, but sends the visitor nothing, so every page runs.
+func ExampleConfig_dryRun() {
+	_, gate, stop := startDemo("simple", "", func(c *queuefair.Config) {
+		c.AdapterMode = queuefair.ModeSimple
+		c.DryRun = true
+		c.OnDecision = func(_ context.Context, d queuefair.Decision) {
+			fmt.Printf("would have: %s (queue %q, page runs: %v)\n", d.Outcome, d.Queue, d.Continue)
+		}
+	})
+	defer stop()
+	site := protect(gate, "checkout page")
+	defer site.Close()
+
+	resp, err := site.Client().Get(site.URL + "/checkout")
+	if err != nil {
+		panic(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(resp.StatusCode, string(body), len(resp.Header["Set-Cookie"]), "cookies")
+	// Output:
+	// would have: sent_to_queue (queue "sale", page runs: false)
+	// 200 checkout page 0 cookies
 }
 
 // ExampleNewConfig shows the reference defaults that NewConfig fills in.

@@ -100,6 +100,11 @@ type Adapter struct {
 	extra             string
 	addedCacheControl bool
 	d                 bool // debug logging for this request
+	dry               bool // Config.DryRun: decide, but send nothing to the visitor
+	dryStop           bool // a dry run reached the adapter server: nothing further is known
+	decision          Decision
+	rule              int    // the rule that settled the last isMatchArray
+	checking          string // the queue being checked, for a Decision that fails open
 
 	// The parts of requestedURL that rules test, cut once (see parts).
 	domain, path, query string
@@ -111,9 +116,59 @@ type Adapter struct {
 // raises and isContinue's except clause returns True.
 var errAbort = errors.New("queuefair: request check abandoned")
 
-// abortf builds an errAbort with a reason.
+// abortError is an errAbort with the Reason a Decision reports for it.
+type abortError struct {
+	reason Reason
+	msg    string
+}
+
+func (e *abortError) Error() string        { return errAbort.Error() + ": " + e.msg }
+func (e *abortError) Is(target error) bool { return target == errAbort }
+
+// abortf builds an errAbort for malformed settings (ReasonBadSettings).
 func abortf(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{errAbort}, args...)...)
+	return &abortError{ReasonBadSettings, fmt.Sprintf(format, args...)}
+}
+
+// answerf builds an errAbort for an unusable adapter-server answer (ReasonBadAnswer).
+func answerf(format string, args ...any) error {
+	return &abortError{ReasonBadAnswer, fmt.Sprintf(format, args...)}
+}
+
+// reasonOf is the Reason a Decision reports for err.
+func reasonOf(err error) Reason {
+	var ae *abortError
+	if errors.As(err, &ae) {
+		return ae.reason
+	}
+	return ReasonBadSettings
+}
+
+// decide records outcome o for queue as this request's decision so far (the last one stands).
+func (a *Adapter) decide(o Outcome, queue string) {
+	a.decision.Outcome, a.decision.Queue, a.decision.Reason = o, queue, ReasonNone
+	a.decision.Rule = 0
+	if o != OutcomePassedString && o != OutcomeInvalidQuery {
+		a.decision.Rule = a.rule
+	}
+}
+
+// failOpen records that the check ended early with the page running, and why, naming the
+// queue being checked then (if any) and its deciding rule.
+func (a *Adapter) failOpen(r Reason) {
+	a.decision.Outcome, a.decision.Reason = OutcomeFailedOpen, r
+	a.decision.Queue, a.decision.Rule = a.checking, 0
+	if a.checking != "" {
+		a.decision.Rule = a.rule
+	}
+}
+
+// Decision has no Python counterpart: what IsContinue decided for this request and why.
+func (a *Adapter) Decision() Decision {
+	if a == nil {
+		return Decision{Continue: true}
+	}
+	return a.decision
 }
 
 // NewAdapter is Python's QueueFairAdapter constructor: the adapter for one request.
@@ -136,6 +191,8 @@ func (g *Gate) NewAdapter(service Service, requestedURL, userAgent, remoteIPAddr
 	}
 	if g != nil {
 		a.d = g.cfg.Debug || (g.cfg.DebugIP != "" && remoteIPAddress == g.cfg.DebugIP)
+		a.dry = g.cfg.DryRun
+		a.decision.DryRun = a.dry
 	}
 	return a
 }
@@ -175,7 +232,9 @@ func (a *Adapter) checkAndAddCacheControl() {
 	if a.addedCacheControl {
 		return
 	}
-	a.service.AddHeader("Cache-Control", "no-store, max-age=0")
+	if !a.dry {
+		a.service.AddHeader("Cache-Control", "no-store, max-age=0")
+	}
 	a.addedCacheControl = true
 }
 
@@ -345,6 +404,7 @@ func (a *Adapter) checkQueryString() error {
 		if q.name != queueName {
 			continue
 		}
+		a.checking = q.name
 		value := u[strings.Index(u, "qfqid"):]
 		if !a.validateQuery(q) {
 			// A stale Passed String is fine when a valid Passed Cookie comes with it.
@@ -357,6 +417,7 @@ func (a *Adapter) checkQueryString() error {
 					if a.d {
 						a.log("Passed String invalid but Passed Cookie valid", "queue", q.name)
 					}
+					a.decide(OutcomePassedCookie, q.name)
 					return nil
 				}
 			}
@@ -366,6 +427,7 @@ func (a *Adapter) checkQueryString() error {
 			if a.d {
 				a.log("Passed String invalid: to the InvalidQuery page", "queue", q.name)
 			}
+			a.decide(OutcomeInvalidQuery, q.name)
 			a.redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
 			return nil
 		}
@@ -376,6 +438,7 @@ func (a *Adapter) checkQueryString() error {
 		if err != nil {
 			return err
 		}
+		a.decide(OutcomePassedString, queueName)
 		a.setCookie(queueName, value, lifetime, q.cookieDomain)
 		if !a.continuePage {
 			return nil
@@ -440,6 +503,7 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 				return true, nil
 			}
 		}
+		a.rule = i + 1
 		var m bool
 		if r.odd {
 			var err error
@@ -874,12 +938,15 @@ func (a *Adapter) isPassed(q *queue) (bool, error) {
 		return false, err
 	}
 	if !ok {
+		a.decision.CookieDeleted = true
+		a.decide(OutcomeCookieRejected, q.name)
 		a.setCookie(q.name, "", 0, q.cookieDomain)
 		return false, nil
 	}
 	if a.d {
 		a.log("valid Passed Cookie", "queue", q.name)
 	}
+	a.decide(OutcomePassedCookie, q.name)
 	return true, nil
 }
 
@@ -979,6 +1046,9 @@ func (a *Adapter) cookieName(queueName string) string {
 // names, uids and validations come from settings and adapter-server answers, and the reference
 // passes them on as they are.
 func (a *Adapter) setServiceCookie(name, value string, lifetimeSeconds int, domain string) {
+	if a.dry {
+		return
+	}
 	a.service.SetCookie(cookieNameSafe(name), cookieSafe(value), lifetimeSeconds, cookieAttrSafe(domain))
 }
 
@@ -1000,10 +1070,15 @@ func (a *Adapter) redirect(location string, sleep time.Duration) {
 		if a.g != nil {
 			a.g.warn("queuefair: refusing to redirect to a location that is not an http or https URL; the page runs", "location", headerSafe(location))
 		}
+		a.failOpen(ReasonBadAnswer)
 		return
 	}
 	if a.d {
-		a.log("redirecting", "location", location, "pause", sleep)
+		a.log("redirecting", "location", location, "pause", sleep, "dryRun", a.dry)
+	}
+	if a.dry {
+		a.continuePage = false // the decision stands; nothing reaches the visitor
+		return
 	}
 	if sleep > 0 {
 		ctx, pause := a.ctx, sleepContext
@@ -1034,6 +1109,7 @@ func (a *Adapter) parseSettings() error {
 		if a.isMarked(q.name) {
 			continue
 		}
+		a.checking, a.rule = q.name, 0
 		matched, err := a.isMatch(q)
 		if err != nil {
 			return err
@@ -1051,7 +1127,7 @@ func (a *Adapter) parseSettings() error {
 		if err != nil {
 			return err
 		}
-		if !a.continuePage {
+		if !a.continuePage || a.dryStop {
 			return nil
 		}
 		if !passed {
@@ -1113,6 +1189,14 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	if !q.hasAdapterServer {
 		return abortf("queue %q has no adapterServer", q.name)
 	}
+	if a.dry {
+		if a.d {
+			a.log("dry run: would ask the adapter server", "queue", q.name)
+		}
+		a.decide(OutcomeWouldConsult, q.name)
+		a.dryStop = true
+		return nil
+	}
 	var scratch [512]byte
 	u := appendStartURL(scratch[:0], q.adapterServer, "/adapter/", q.name, "?ipaddress=")
 	u = appendURLEncoded(u, a.remoteIPAddress)
@@ -1134,11 +1218,11 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	}
 	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
 	if err != nil {
-		return abortf("adapter server: %v", err)
+		return &abortError{ReasonAdapterDown, "adapter server: " + err.Error()}
 	}
 	res, err := parseAdapterResult(body)
 	if err != nil {
-		return abortf("adapter server answer: %v", err)
+		return answerf("adapter server answer: %v", err)
 	}
 	a.adapterResult = res
 	return a.gotAdapter()
@@ -1155,6 +1239,7 @@ func (a *Adapter) sendToQueueServer(q *queue) error {
 	loc := string(appendURLEncoded(u, a.requestedURL))
 	loc = a.appendVariant(q, loc)
 	loc = a.appendExtra(q, loc)
+	a.decide(OutcomeSentToQueue, q.name)
 	a.redirect(loc, 0)
 	return nil
 }
@@ -1229,6 +1314,7 @@ func (a *Adapter) gotAdapter() error {
 		if a.d {
 			a.log("empty adapter answer")
 		}
+		a.failOpen(ReasonNoAction)
 		return nil
 	}
 	if r.hasUID {
@@ -1236,7 +1322,7 @@ func (a *Adapter) gotAdapter() error {
 			a.g.warn("queuefair: uid cookie mismatch", "expected", a.uid, "received", r.uid)
 		} else {
 			if !r.cookieSecondsOK {
-				return abortf("adapter answer has a uid but no cookieSeconds")
+				return answerf("adapter answer has a uid but no cookieSeconds")
 			}
 			a.uid, a.hasUID = r.uid, true
 			a.setServiceCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
@@ -1246,6 +1332,7 @@ func (a *Adapter) gotAdapter() error {
 		if a.d {
 			a.log("adapter answer has no action")
 		}
+		a.failOpen(ReasonNoAction)
 		return nil
 	}
 	if r.action == "SendToQueue" {
@@ -1263,10 +1350,10 @@ func (a *Adapter) gotAdapter() error {
 			params += "&qfuid=" + urlencode(a.uid) // Port: Python adds the uid unencoded
 		}
 		if !r.hasLocation {
-			return abortf("SendToQueue answer has no location")
+			return answerf("SendToQueue answer has no location")
 		}
 		if !isHTTPURL(r.location) { // Port: SPEC 11.3; Python redirects anywhere
-			return abortf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
+			return answerf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
 		}
 		loc := r.location
 		if a.g.cfg.QueueDomain != "" {
@@ -1275,6 +1362,7 @@ func (a *Adapter) gotAdapter() error {
 		loc += "?" + params
 		loc = a.appendVariant(q, loc)
 		loc = a.appendExtra(q, loc)
+		a.decide(OutcomeSentToQueue, q.name)
 		a.redirect(loc, 0)
 		return nil
 	}
@@ -1286,16 +1374,18 @@ func (a *Adapter) gotAdapter() error {
 		if a.d {
 			a.log("adapter answer is CLEAR: the queue is passed for this request", "queue", name)
 		}
+		a.decide(OutcomeCleared, name)
 		a.markPassed(name)
 		return nil
 	}
 	if !r.hasQueue || !r.hasValidation {
-		return abortf("adapter answer %q has no queue or validation", r.action)
+		return answerf("adapter answer %q has no queue or validation", r.action)
 	}
 	lifetime, err := q.lifetimeSeconds()
 	if err != nil {
 		return err
 	}
+	a.decide(OutcomeSafeGuard, r.queue)
 	a.setCookie(r.queue, urldecode(r.validation), lifetime, q.cookieDomain)
 	if !a.continuePage {
 		return nil
@@ -1400,10 +1490,22 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 		ctx = context.Background()
 	}
 	a.ctx = ctx
+	var start time.Time
+	if a.g.cfg.OnDecision != nil {
+		start = time.Now()
+	}
 	defer func() {
 		if p := recover(); p != nil {
 			a.g.warn("queuefair: adapter panicked; the page runs", "panic", fmt.Sprint(p))
+			a.failOpen(ReasonPanic)
 			cont = a.continuePage
+		}
+		a.decision.Continue = cont
+		if a.dry {
+			cont = true
+		}
+		if a.g.cfg.OnDecision != nil {
+			a.g.report(ctx, a.decision, start)
 		}
 	}()
 	if a.d {
@@ -1412,6 +1514,7 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 	a.setUIDFromCookie()
 	a.loadSettings()
 	if a.settings == nil {
+		a.failOpen(ReasonNoSettings)
 		return true
 	}
 	if err := a.gotSettings(); err != nil {
@@ -1419,10 +1522,11 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 			a.log("the page runs unchecked", "error", err.Error())
 		}
 		a.g.warn("queuefair: the page runs unchecked", "error", err.Error())
+		a.failOpen(reasonOf(err))
 		return a.continuePage // true unless a redirect already went out
 	}
 	if a.d {
-		a.log("adapter ending", "continue", a.continuePage)
+		a.log("adapter ending", "continue", a.continuePage, "outcome", a.decision.Outcome.String())
 	}
 	return a.continuePage
 }
@@ -1578,10 +1682,8 @@ func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) 
 			cont = true
 		}
 	}()
-	scheme, ip := g.requestOrigin(r)
-	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	a := g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra)
-	a.setRequestParts(len(scheme)+len("://"), r.Host)
+	var a Adapter
+	g.httpAdapter(&a, w, r, extra)
 	return a.IsContinue(r.Context())
 }
 
@@ -1614,21 +1716,45 @@ func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, qu
 	if g == nil {
 		return true
 	}
+	var start time.Time
+	if g.cfg.OnDecision != nil {
+		start = time.Now()
+	}
+	var a Adapter
+	g.httpAdapter(&a, w, r, "")
 	defer func() {
 		if p := recover(); p != nil {
 			g.warn("queuefair: CheckCookie panicked; the page runs", "panic", fmt.Sprint(p))
+			a.failOpen(ReasonPanic)
 			cont = true
 		}
+		a.decision.Continue = cont
+		if a.dry {
+			cont = true
+		}
+		if g.cfg.OnDecision != nil {
+			g.report(r.Context(), a.decision, start)
+		}
 	}()
-	scheme, ip := g.requestOrigin(r)
-	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	a := g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, "")
 	a.ctx = r.Context()
-	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, svc.GetCookie(CookieNameBase+queueName)) {
+	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, a.service.GetCookie(CookieNameBase+queueName)) {
+		a.decide(OutcomePassedCookie, queueName)
 		return true
 	}
+	a.decide(OutcomeCookieRejected, queueName)
 	a.Redirect("https://"+g.cfg.Account+".queue-fair.net/"+queueName+"?qfError=InvalidCookie", 0)
-	return false
+	return a.continuePage
+}
+
+// httpAdapter is the prologue of Check and CheckCookie: it makes *a the Adapter for a net/http
+// request, with its scheme and client IP (see requestOrigin), an HTTPService, and the rule parts
+// of the URL it builds. It fills the caller's Adapter so that the Adapter stays on the caller's
+// stack.
+func (g *Gate) httpAdapter(a *Adapter, w http.ResponseWriter, r *http.Request, extra string) {
+	scheme, ip := g.requestOrigin(r)
+	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
+	*a = *g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra)
+	a.setRequestParts(len(scheme)+len("://"), r.Host)
 }
 
 // requestOrigin is the scheme and client IP of r: from the connection, or, with
