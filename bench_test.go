@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -111,6 +113,78 @@ func BenchmarkFloorHMAC(b *testing.B) {
 	}
 }
 
+// BenchmarkFloorHMACKeyed is the honest floor of a Passed Cookie check: one HMAC-SHA256,
+// keyed once and reset for each check, over the User-Agent and the cookie's signed text,
+// hex-encoded into an array and compared in constant time with the cookie's hash. No
+// allocation; everything W2 does beyond this is the adapter's own cost.
+func BenchmarkFloorHMACKeyed(b *testing.B) {
+	cookie := passToken("sec-checkout", benchUA, "checkout", testNow)
+	h := strings.LastIndex(cookie, "qfh=")
+	body, given := cookie[:h], cookie[h+len("qfh="):]
+	m := hmac.New(sha256.New, []byte("sec-checkout"))
+	buf := make([]byte, 0, 512)
+	var sum [sha256.Size]byte
+	var hx [2 * sha256.Size]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Reset()
+		buf = append(append(buf[:0], benchUA...), body...)
+		m.Write(buf)
+		hex.Encode(hx[:], m.Sum(sum[:0]))
+		if subtle.ConstantTimeCompare(hx[:], []byte(given)) != 1 {
+			b.Fatal("hash mismatch")
+		}
+	}
+}
+
+// manyQueueSettings is a settings document of n queues of three rules each, none of which
+// matches W1's URL.
+func manyQueueSettings(n int) string {
+	qs := make([]string, n)
+	for i := range qs {
+		name := fmt.Sprintf("q%04d", i)
+		qs[i] = queueJSON(name, `[{"operator":null,"component":"Path","match":"Contain","value":"/`+name+`","caseSensitive":false,"negate":false},
+			{"operator":"And","component":"Domain","match":"Equal","value":"shop.example.com","caseSensitive":false,"negate":false},
+			{"operator":"Or","component":"Query","match":"Contain","value":"`+name+`=1","caseSensitive":false,"negate":false}]`, "")
+	}
+	return settingsJSON(qs...)
+}
+
+// BenchmarkW1Queues is W1 (no queue matches) against 10, 100 and 1,000 queues of three rules:
+// the per-queue cost of a no-match request, which must stay linear and allocation-free.
+func BenchmarkW1Queues(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+			r.stub.json(testSettings, manyQueueSettings(n))
+			ctx := context.Background()
+			if !r.gate.NewAdapter(noopService{}, benchW1, benchUA, testIP, "").IsContinue(ctx) {
+				b.Fatal("redirected")
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				r.gate.NewAdapter(noopService{}, benchW1, benchUA, testIP, "").IsContinue(ctx)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/queue")
+		})
+	}
+}
+
+// BenchmarkLoadSettings1000Queues is the cost of compiling a settings file of 1,000 queues of
+// three rules (once per download): its time, and in B/op the heap it takes.
+func BenchmarkLoadSettings1000Queues(b *testing.B) {
+	data := []byte(manyQueueSettings(1000))
+	b.ReportMetric(float64(len(data)), "file-bytes")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := compileSettings(data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkFloorScan is the unavoidable work of a no-match request, measured with the standard
 // library only (so that speeding up the package's own scan cannot move it): look for a Passed
 // String, and case-insensitively for the first rule's value, window by window with
@@ -165,6 +239,7 @@ func TestHotPathAllocations(t *testing.T) {
 		}
 	}
 }
+
 // BenchmarkFloorRedirectParallel is the unavoidable work of W4 on every CPU: build the queue
 // server's Location and hand it to a Service that keeps it, one allocation per op because
 // Service.Redirect takes a string. Its throughput at -cpu 2 over -cpu 1 is the ceiling for
