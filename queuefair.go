@@ -1000,6 +1000,12 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	if a.d {
 		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
 	}
+	if mode == ModeSafe && a.g.adapterSkip(q.adapterServer) {
+		if !a.g.cfg.QueueWhenAdapterDown {
+			return abortf("adapter server %s is skipped after a failure", q.adapterServer)
+		}
+		mode = ModeSimple
+	}
 	if mode != ModeSafe {
 		if !q.hasQueueServer {
 			return abortf("queue %q has no queueServer", q.name)
@@ -1025,6 +1031,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	u = append(u, "&identifier="...)
 	u = appendURLEncoded(u, processIdentifier(a.userAgent))
 	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
+	a.g.adapterAnswered(a.ctx, q.adapterServer, err)
 	if err != nil {
 		return abortf("adapter server: %v", err)
 	}
@@ -1218,7 +1225,7 @@ func (a *Adapter) loadSettings() {
 // the page must not run. It never panics: any failure lets the page run. ctx bounds the
 // network calls and the pause of this request.
 func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
-	if a == nil || a.g == nil {
+	if a == nil || a.g == nil || a.g.closed.Load() {
 		return true
 	}
 	if ctx == nil {
