@@ -415,4 +415,3 @@ func hungFiles(srv *switchable) {
 		}
 	})
 }
-
