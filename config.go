@@ -324,9 +324,10 @@ type Status struct {
 	// (no answer, an error status, too large, or malformed).
 	Downloads        int64 `json:"downloads"`
 	DownloadFailures int64 `json:"downloadFailures"`
-	// LastError is the last failed refresh's reason ("" if none failed), LastErrorAt when.
-	LastError   string    `json:"lastError,omitempty"`
-	LastErrorAt time.Time `json:"lastErrorAt,omitempty"`
+	// LastError is the last failed refresh's reason ("" if none failed), LastErrorAt when;
+	// both stay after a later refresh succeeds (Fresh and Fetched say that).
+	LastError   string    `json:"lastError"`
+	LastErrorAt time.Time `json:"lastErrorAt"`
 	// AdapterServerDown reports that an adapter server is being skipped after a failure (see
 	// Config.QueueWhenAdapterDown).
 	AdapterServerDown bool `json:"adapterServerDown"`

@@ -5,6 +5,7 @@ package queuefair
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -301,4 +302,36 @@ func TestQueueWhenAdapterDown(t *testing.T) {
 		t.Errorf("calls %v, want a redirect to %s", calls, want)
 	}
 	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 1)
+}
+
+// TestStuckRefreshDoesNotBlockTheNext: a refresh older than its worst case (stuck in a file
+// operation the kernel never ends, say) no longer stops another from starting.
+func TestStuckRefreshDoesNotBlockTheNext(t *testing.T) {
+	r := newRig(t, nil)
+	st := r.gate.store
+	stuck := &flight{done: make(chan struct{}), start: r.gate.mono()}
+	st.flight = stuck
+	r.stub.json(testSettings, simpleSettings(1))
+	mustEqual(t, "a young refresh is joined", st.startRefresh(r.clock.Now()), stuck)
+	stuck.start -= st.flightLimit()
+	if f := st.startRefresh(r.clock.Now()); f == nil || f == stuck {
+		t.Fatalf("startRefresh = %v, want a new refresh", f)
+	}
+	st.inFlight.Wait()
+	mustEqual(t, "served by the new refresh", r.servedVersion(t), 1)
+}
+
+func TestStatusJSON(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, simpleSettings(1))
+	r.gate.Load(context.Background())
+	b, err := json.Marshal(r.gate.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"source":"download"`, `"queues":1`, `"fresh":true`, `"downloads":1`, `"closed":false`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
 }

@@ -727,7 +727,9 @@ func (st *settingsStore) adoptFile() bool {
 		return false
 	}
 	age, ok := st.age(fetched)
-	if !ok || st.ttl >= 0 && age >= st.ttl {
+	if st.ttl < 0 {
+		age = 0 // lifetime -1: the cached file is used whatever its date
+	} else if !ok || age >= st.ttl {
 		return false
 	}
 	if l := st.cur.Load(); l != nil && !fetched.After(l.fetched) {

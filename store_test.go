@@ -218,6 +218,12 @@ func TestCacheFileTrust(t *testing.T) {
 		mustEqual(t, "from the file", r.servedVersion(t), 9)
 		mustEqual(t, "downloads", len(r.stub.urls()), 0)
 	})
+	t.Run("with lifetime -1 a trusted file is used whatever its date", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.SettingsFileCacheLifetimeMinutes = -1 })
+		plantCache(t, r.gate.store.file, 9, now.Add(time.Hour), 0o600)
+		mustEqual(t, "from the file", r.servedVersion(t), 9)
+		mustEqual(t, "downloads", len(r.stub.urls()), 0)
+	})
 	t.Run("a folder others may write is warned about", func(t *testing.T) {
 		if runtime.GOOS == "windows" {
 			t.Skip("no Unix modes")
