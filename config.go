@@ -280,7 +280,7 @@ func (g *Gate) Load(ctx context.Context) error {
 	}
 	st := g.store
 	now := g.now()
-	if l := st.cur.Load(); l != nil && l.fresh(now, st.ttl) {
+	if l := st.cur.Load(); l != nil && l.fresh(now) {
 		return nil
 	}
 	if f := st.startRefresh(now); f != nil {
@@ -358,7 +358,7 @@ func (g *Gate) Status() Status {
 		now := g.now()
 		s.Source, s.Fetched, s.Queues = l.source, l.fetched, len(l.s.queues)
 		s.Age = now.Sub(l.base)
-		s.Fresh = l.fresh(now, st.ttl)
+		s.Fresh = l.fresh(now)
 	}
 	return s
 }

@@ -471,26 +471,28 @@ type loaded struct {
 	fetched time.Time // the download time, as recorded (for Status)
 	source  string    // SourceDownload or SourceFile
 	// base is a reading of the Gate's clock, moved back by the settings' age when they were
-	// loaded: they are fresh while now.Sub(base) is under the lifetime (Python's
-	// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`). Readings of the
-	// default clock carry a monotonic reading, so that difference ignores wall-clock steps.
+	// loaded (for Status's Age).
 	base time.Time
+	// freshUntil is base plus the lifetime, in Unix nanoseconds of the Gate's clock (Python's
+	// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`).
+	freshUntil int64
 	// expired is set by a timer on the monotonic clock when the lifetime has passed, so that
-	// an injected clock, or a wall-clock step, cannot keep settings fresh for longer.
+	// neither a test clock nor a step back of the wall clock can keep settings fresh longer.
 	expired atomic.Bool
 	timer   *time.Timer
 }
 
-// fresh reports whether l may be used without a refresh at now: one atomic load and one time
-// difference, on the path of every request.
-func (l *loaded) fresh(now time.Time, ttl time.Duration) bool {
-	return ttl < 0 || !l.expired.Load() && now.Sub(l.base) < ttl
+// fresh reports whether l may be used without a refresh at now: one atomic load and one
+// comparison, on the path of every request.
+func (l *loaded) fresh(now time.Time) bool {
+	return !l.expired.Load() && now.UnixNano() < l.freshUntil
 }
 
 // newLoaded stamps settings downloaded age ago (at fetched) with their freshness deadline.
 func (st *settingsStore) newLoaded(s *settings, fetched time.Time, age time.Duration, source string) *loaded {
-	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age)}
+	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64}
 	if st.ttl >= 0 {
+		l.freshUntil = l.base.Add(st.ttl).UnixNano()
 		if left := st.ttl - age; left > 0 {
 			l.timer = time.AfterFunc(left, func() { l.expired.Store(true) })
 		} else {
@@ -564,7 +566,7 @@ func safeFileName(s string) string {
 func (st *settingsStore) get(ctx context.Context) *settings {
 	now := st.g.now()
 	l := st.cur.Load()
-	if l != nil && l.fresh(now, st.ttl) {
+	if l != nil && l.fresh(now) {
 		return l.s
 	}
 	f := st.startRefresh(now)
