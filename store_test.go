@@ -421,3 +421,19 @@ func hungFiles(srv *switchable) {
 		}
 	})
 }
+
+// BenchmarkCompileSettings reports, as B/op, everything one compile of a settings document
+// allocates: a real-sized one, and the worst 1 MiB document found (empty rules).
+func BenchmarkCompileSettings(b *testing.B) {
+	worst := `{"queues":[{"name":"q","activation":{"rules":[` + strings.Repeat(`{},`, (maxSettingsBytes-60)/3) + `{}]}}]}`
+	for _, bb := range []struct{ name, doc string }{{"real", benchSettings()}, {"worst1MiB", worst}} {
+		b.Run(bb.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				if _, err := compileSettings([]byte(bb.doc)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
