@@ -224,13 +224,13 @@ func adapterRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
 func TestAdapterServerBackoff(t *testing.T) {
 	adapter := newSwitchable(t)
 	defer adapter.close()
-	r := adapterRig(t, adapter, nil)
+	r := adapterRig(t, adapter, func(c *Config) { c.ReadTimeout = 2 * storeTimeout })
 	adapter.setFault(faults["hangs"])
 
 	start := time.Now()
 	ok, _ := r.run(checkoutURL, nil)
 	mustEqual(t, "page runs", ok, true)
-	if took := time.Since(start); took < storeTimeout {
+	if took := time.Since(start); took < 2*storeTimeout {
 		t.Errorf("the first request took %v: did it ask?", took)
 	}
 	mustEqual(t, "status", r.gate.Status().AdapterServerDown, true)
@@ -248,7 +248,7 @@ func TestAdapterServerBackoff(t *testing.T) {
 	// The server recovers, slowly: after the back-off, one request probes it; the rest,
 	// meanwhile, still skip it.
 	adapter.set(func(w http.ResponseWriter, req *http.Request) {
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(storeTimeout) // long enough for the other nine to arrive meanwhile
 		fmt.Fprint(w, `{"action":"SendToQueue","location":"https://q.example/a"}`)
 	})
 	time.Sleep(r.gate.adapterBackoff)
