@@ -89,11 +89,20 @@ type Config struct {
 	// mode it reports OutcomeWouldConsult where it would have asked the adapter server. For
 	// rehearsing rules on live traffic before switching them on.
 	DryRun bool
+	// QueueWhenAdapterDown has no Python counterpart. After a call to the adapter server fails
+	// (a network error, a timeout or an error status), the Gate skips that server for
+	// AdapterBackoff, one request then probes it, and the rest keep skipping it until the
+	// probe answers. While it is skipped, safe-mode visitors who need the adapter server run
+	// the page at once, as the reference does after its timeout; with QueueWhenAdapterDown
+	// they are sent to the queue server instead, as in simple mode. Default false.
+	QueueWhenAdapterDown bool
 
 	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
-	// Now is the clock. Default time.Now.
+	// Now is the clock. Default time.Now. The settings cache lifetime, the retry back-off and
+	// a lock's age are measured on it and on the monotonic clock, and end at whichever ends
+	// them first, so neither a test clock nor a step of the wall clock can stretch them.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
 	// when ctx does.
@@ -175,7 +184,8 @@ func (c *Config) validate() error {
 // has no single Python counterpart: it owns what Python keeps in QueueFairConfig's class
 // attributes and its shelve file (the configuration, the settings cache) plus the HTTP client,
 // and it makes the per-request Adapter (Python's QueueFairAdapter). Its methods Check, Handler
-// and CheckCookie are views.py's checkQueueFair for net/http.
+// and CheckCookie are views.py's checkQueueFair for net/http. Load, Status and Close, which no
+// Queue-Fair adapter has, are for operators: a warm start, a health snapshot, a clean stop.
 //
 // A nil *Gate (New failed) lets every page run.
 type Gate struct {
@@ -190,7 +200,24 @@ type Gate struct {
 
 	warnNext    atomic.Int64 // unix nanos before which warnings are counted, not written
 	warnSkipped atomic.Int64
+	warnGap     time.Duration // one warning per warnGap (a second); tests that read every warning set 0
+
+	epoch          time.Time // the origin of mono
+	closed         atomic.Bool
+	outage         atomic.Pointer[adapterOutage]
+	adapterBackoff time.Duration // AdapterBackoff; tests shorten it
 }
+
+// AdapterBackoff has no Python counterpart: how long a Gate skips an adapter server after a
+// call to it failed (see Config.QueueWhenAdapterDown).
+const AdapterBackoff = 5 * time.Second
+
+// ErrClosed has no Python counterpart: Gate.Load returns it after Gate.Close.
+var ErrClosed = errors.New("queuefair: gate closed")
+
+// ErrNoSettings has no Python counterpart: it is wrapped by Gate.Load's error when the Gate
+// holds no settings (and so lets every page run), with the reason.
+var ErrNoSettings = errors.New("queuefair: no settings")
 
 // New validates cfg and returns a Gate, or an error wrapping ErrConfig.
 func New(cfg Config) (*Gate, error) {
@@ -210,6 +237,9 @@ func New(cfg Config) (*Gate, error) {
 	if g.log == nil {
 		g.log = slog.Default()
 	}
+	g.epoch = time.Now()
+	g.warnGap = time.Second
+	g.adapterBackoff = AdapterBackoff
 	g.uidCookie = "QueueFair-Store-" + cfg.Account
 	g.settingsURL = "https://" + cfg.FilesServer + "/" + cfg.Account + "/" + cfg.AccountSecret + "/queue-fair-settings.json"
 	g.store = newSettingsStore(g)
@@ -225,7 +255,7 @@ func New(cfg Config) (*Gate, error) {
 func (g *Gate) warn(msg string, args ...any) {
 	now := time.Now().UnixNano() // real time even under a test clock: this paces output
 	next := g.warnNext.Load()
-	if now < next || !g.warnNext.CompareAndSwap(next, now+int64(time.Second)) {
+	if now < next || !g.warnNext.CompareAndSwap(next, now+int64(g.warnGap)) {
 		g.warnSkipped.Add(1)
 		return
 	}
@@ -393,4 +423,166 @@ type Decision struct {
 	DryRun bool
 	// Duration is how long the check took; it is measured only when Config.OnDecision is set.
 	Duration time.Duration
+}
+
+// mono is the time since the Gate was made, on the monotonic clock: wall-clock steps and
+// Config.Now do not move it.
+func (g *Gate) mono() time.Duration { return time.Since(g.epoch) }
+
+// Load has no Python counterpart (the reference loads settings on the first request): a warm
+// start. It reads the settings cache file, or downloads the settings, now, so that the first
+// visitors after a deploy are not let through unqueued while settings load; call it before
+// the server takes traffic, or from a readiness probe. It returns nil when the Gate holds
+// settings afterwards (fresh ones, or the last good ones when a refresh failed: Status says
+// which), and otherwise an error wrapping ErrNoSettings and the reason. It waits for the
+// refresh until ctx ends; the refresh itself is bounded by ReadTimeout for the lock and again
+// for the download. After a failure, calls within the retry back-off (10 s) return at once.
+// After Close it returns ErrClosed. New never downloads: only Load or a request does.
+func (g *Gate) Load(ctx context.Context) error {
+	if g == nil {
+		return fmt.Errorf("%w: nil Gate", ErrNoSettings)
+	}
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	st := g.store
+	now := g.now()
+	if l := st.cur.Load(); l != nil && l.fresh(now) {
+		return nil
+	}
+	if f := st.startRefresh(now); f != nil {
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+		}
+	}
+	if st.cur.Load() != nil {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSettings, err)
+	}
+	if g.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := st.lastError(); err != nil {
+		return fmt.Errorf("%w: %w", ErrNoSettings, err)
+	}
+	return ErrNoSettings
+}
+
+// Status has no Python counterpart: a snapshot of a Gate's settings and its Queue-Fair
+// servers, for operators. It is a plain value, safe to copy, log or encode as JSON.
+type Status struct {
+	// Source is where the settings in use came from: SourceDownload, SourceFile, or "" when
+	// the Gate holds none (every page runs unqueued).
+	Source string `json:"source"`
+	// Fetched is when the settings in use were downloaded (by this process, or by the one
+	// that wrote the cache file); zero without settings.
+	Fetched time.Time `json:"fetched"`
+	// Age is how long ago that was.
+	Age time.Duration `json:"age"`
+	// Fresh reports that the settings are within SettingsFileCacheLifetimeMinutes; stale
+	// settings are still used while a refresh runs or after it failed.
+	Fresh bool `json:"fresh"`
+	// Queues is the number of queues in the settings.
+	Queues int `json:"queues"`
+	// Downloads counts this Gate's settings downloads, DownloadFailures those that failed
+	// (no answer, an error status, too large, or malformed).
+	Downloads        int64 `json:"downloads"`
+	DownloadFailures int64 `json:"downloadFailures"`
+	// LastError is the last failed refresh's reason ("" if none failed), LastErrorAt when;
+	// both stay after a later refresh succeeds (Fresh and Fetched say that).
+	LastError   string    `json:"lastError"`
+	LastErrorAt time.Time `json:"lastErrorAt"`
+	// AdapterServerDown reports that an adapter server is being skipped after a failure (see
+	// Config.QueueWhenAdapterDown).
+	AdapterServerDown bool `json:"adapterServerDown"`
+	// Closed reports that Close was called: every page runs.
+	Closed bool `json:"closed"`
+}
+
+// Status has no Python counterpart: the state of the Gate's settings and adapter server, for
+// a health endpoint or a log line. It does no input or output and takes one short lock, so it
+// is cheap, and it is safe to call from any goroutine, as often as a /healthz endpoint is hit.
+func (g *Gate) Status() Status {
+	if g == nil {
+		return Status{Closed: true}
+	}
+	st := g.store
+	s := Status{
+		Downloads:        st.downloads.Load(),
+		DownloadFailures: st.failures.Load(),
+		Closed:           g.closed.Load(),
+	}
+	if at, err := st.lastError(); err != nil {
+		s.LastError, s.LastErrorAt = err.Error(), at
+	}
+	if o := g.outage.Load(); o != nil {
+		s.AdapterServerDown = true
+	}
+	if l := st.cur.Load(); l != nil {
+		now := g.now()
+		s.Source, s.Fetched, s.Queues = l.source, l.fetched, len(l.s.queues)
+		s.Age = now.Sub(l.base)
+		s.Fresh = l.fresh(now)
+	}
+	return s
+}
+
+// Close has no Python counterpart: it stops the Gate's background work (a settings refresh
+// under way ends, waiting at most ReadTimeout for it; the freshness timer stops) and closes
+// the HTTP client's idle connections. Afterwards every page runs, Load returns ErrClosed and
+// nothing is downloaded. It is safe to call more than once, and from any goroutine; it always
+// returns nil.
+func (g *Gate) Close() error {
+	if g == nil || !g.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	g.store.close()
+	g.client.CloseIdleConnections()
+	return nil
+}
+
+// adapterOutage is an adapter server being skipped after a failure, until a point on the
+// monotonic clock.
+type adapterOutage struct {
+	host    string
+	until   time.Duration
+	probing bool // one request is probing the server; the others skip it until it answers
+}
+
+// adapterSkip has no Python counterpart: it reports whether a request should skip the adapter
+// server host because a call to it failed less than the back-off ago. Once the back-off is
+// over, the first request to ask probes the server (false); the others keep skipping it until
+// the probe answers, or for ReadTimeout and a second if it never does.
+func (g *Gate) adapterSkip(host string) bool {
+	o := g.outage.Load()
+	if o == nil || o.host != host {
+		return false
+	}
+	now := g.mono()
+	if now < o.until {
+		return true
+	}
+	probe := &adapterOutage{host: host, until: now + g.cfg.ReadTimeout + time.Second, probing: true}
+	return !g.outage.CompareAndSwap(o, probe)
+}
+
+// adapterAnswered has no Python counterpart: it records how a call to the adapter server host
+// went. A failure starts (or restarts) the back-off, unless the request's own context ended
+// it; a success ends any back-off for that host.
+func (g *Gate) adapterAnswered(ctx context.Context, host string, err error) {
+	o := g.outage.Load()
+	if err == nil {
+		if o != nil && o.host == host && g.outage.CompareAndSwap(o, nil) {
+			g.warn("queuefair: the adapter server answers again", "server", host)
+		}
+		return
+	}
+	if ctx.Err() != nil {
+		return // the visitor left, or the caller's deadline passed: not the server's fault
+	}
+	g.outage.Store(&adapterOutage{host: host, until: g.mono() + g.adapterBackoff})
+	g.warn("queuefair: adapter server failed; skipping it for the back-off", "server", host, "backoff", g.adapterBackoff, "error", err)
 }

@@ -52,6 +52,7 @@ func TestConfigValidate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := NewConfig("acct", "secret")
+			c.Logger = discardLogger()
 			tt.edit(&c)
 			g, err := New(c)
 			if tt.want == "" {

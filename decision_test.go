@@ -120,7 +120,9 @@ func TestDecisionOutcomes(t *testing.T) {
 // TestDecisionCheckCookie: the hybrid model reports passed_cookie or cookie_rejected.
 func TestDecisionCheckCookie(t *testing.T) {
 	var got []Decision
-	r := newRig(t, func(c *Config) { c.OnDecision = func(_ context.Context, d Decision) { got = append(got, d.withoutDuration()) } })
+	r := newRig(t, func(c *Config) {
+		c.OnDecision = func(_ context.Context, d Decision) { got = append(got, d.withoutDuration()) }
+	})
 	for _, cookie := range []string{passToken("sec-q", testUA, "q", testNow), "junk"} {
 		req := httptest.NewRequest("GET", checkoutURL, nil)
 		req.Header.Set("User-Agent", testUA)
@@ -253,5 +255,23 @@ func TestDecisionHookAllocations(t *testing.T) {
 			t.Errorf("%s with a hook: %v allocations, want at most %v", tt.name, allocs, tt.base+1)
 		}
 		t.Logf("%s with a hook: %v allocations", tt.name, allocs)
+	}
+}
+
+// TestDecisionAdapterSkipped: while the adapter server is skipped after a failure, the
+// decision says adapter_down, and with QueueWhenAdapterDown sent_to_queue.
+func TestDecisionAdapterSkipped(t *testing.T) {
+	for _, queue := range []bool{false, true} {
+		r := newRig(t, func(c *Config) { c.QueueWhenAdapterDown = queue })
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		r.run(checkoutURL, nil) // the adapter server fails: the back-off starts
+		a := r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
+		a.IsContinue(context.Background())
+		want := Decision{Outcome: OutcomeFailedOpen, Reason: ReasonAdapterDown, Queue: "q", Rule: 1, Continue: true}
+		if queue {
+			want = Decision{Outcome: OutcomeSentToQueue, Queue: "q", Rule: 1}
+		}
+		mustEqual(t, "Decision", a.Decision(), want)
+		mustEqual(t, "adapter calls", len(r.stub.urls()), 2)
 	}
 }

@@ -191,6 +191,7 @@ func TestRemoteFaultsSettings(t *testing.T) {
 				files := newSwitchable(t)
 				defer files.close()
 				r := faultRig(t, files, nil)
+				r.gate.warnGap = 0 // read every warning
 
 				// At start-up, with nothing cached: the page runs within ReadTimeout.
 				files.setFault(f)
@@ -199,6 +200,7 @@ func TestRemoteFaultsSettings(t *testing.T) {
 				if took > faultTimeout+faultMargin {
 					t.Errorf("first request took %v", took)
 				}
+				r.gate.store.inFlight.Wait() // the request stopped waiting; the download may run on
 
 				// Good settings arrive once the back-off has passed.
 				files.serveSettings(simpleSettings(1))
@@ -245,6 +247,8 @@ func TestRemoteFaultsAdapter(t *testing.T) {
 				adapter := newSwitchable(t)
 				defer adapter.close()
 				r := newRig(t, func(c *Config) { c.HTTPClient = adapter.srv.Client(); c.ReadTimeout = faultTimeout })
+				r.gate.adapterBackoff = 20 * time.Millisecond
+				r.gate.warnGap = 0
 				r.stub = nil
 				settings := settingsJSON(queueJSON("a", "", `,"adapterServer":"`+adapter.host()+`"`), queueJSON("b", "", `,"adapterServer":"`+adapter.host()+`"`))
 				if err := r.gate.store.writeFile([]byte(settings), r.clock.Now()); err != nil {
@@ -264,10 +268,12 @@ func TestRemoteFaultsAdapter(t *testing.T) {
 				mustEqual(t, "queue b not consulted after a's failure", adapter.count("/adapter/b"), 0)
 				mustEqual(t, "consulted", adapter.count("/adapter/a"), 1)
 
-				// The next request asks again, and a good answer works.
+				// After the back-off (TestAdapterServerBackoff), the next request asks again,
+				// and a good answer works.
 				adapter.set(func(w http.ResponseWriter, r *http.Request) {
 					fmt.Fprintf(w, `{"action":"SendToQueue","location":"https://q.example/%s"}`, strings.TrimPrefix(r.URL.Path, "/adapter/"))
 				})
+				time.Sleep(r.gate.adapterBackoff)
 				ok, _ = r.run(checkoutURL, nil)
 				mustEqual(t, "queued once the adapter answers", ok, false)
 				mustEqual(t, "asked again", adapter.count("/adapter/a"), 2)

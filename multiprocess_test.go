@@ -58,7 +58,16 @@ func TestTwoProcessesRefreshTogether(t *testing.T) {
 	stop := make(chan struct{})
 	var watched sync.WaitGroup
 	var reads, bad atomic.Int32
-	cacheFile := filepath.Join(cacheDir, "queue-fair-settings-shopco.json")
+	cacheFile := func() string { // the children's cache file: a Gate with their Config names it
+		cfg := NewConfig(testAccount, testSecret)
+		cfg.FilesServer = files.host()
+		cfg.SettingsFileCacheLocation = cacheDir
+		g, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g.store.file
+	}()
 	watched.Add(1)
 	go func() {
 		defer watched.Done()

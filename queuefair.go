@@ -1183,6 +1183,12 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	if a.d {
 		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
 	}
+	if mode == ModeSafe && a.g.adapterSkip(q.adapterServer) {
+		if !a.g.cfg.QueueWhenAdapterDown {
+			return &abortError{ReasonAdapterDown, "adapter server " + q.adapterServer + " is skipped after a failure"}
+		}
+		mode = ModeSimple
+	}
 	if mode != ModeSafe {
 		return a.sendToQueueServer(q)
 	}
@@ -1217,6 +1223,7 @@ func (a *Adapter) consultAdapter(q *queue) error {
 		return a.sendToQueueServer(q)
 	}
 	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
+	a.g.adapterAnswered(a.ctx, q.adapterServer, err)
 	if err != nil {
 		return &abortError{ReasonAdapterDown, "adapter server: " + err.Error()}
 	}
@@ -1483,7 +1490,7 @@ func (a *Adapter) loadSettings() {
 // the page must not run. It never panics: any failure lets the page run. ctx bounds the
 // network calls and the pause of this request.
 func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
-	if a == nil || a.g == nil {
+	if a == nil || a.g == nil || a.g.closed.Load() {
 		return true
 	}
 	if ctx == nil {

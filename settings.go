@@ -8,6 +8,8 @@ package queuefair
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -28,7 +31,7 @@ import (
 // Size caps on what the Queue-Fair servers send. Real settings files are a few kilobytes and
 // adapter answers a few hundred bytes; anything far larger is a fault, not data.
 const (
-	maxSettingsBytes = 4 << 20
+	maxSettingsBytes = 1 << 20
 	maxAdapterBytes  = 64 << 10
 	// retryAfterFailure is how soon a failed settings download (or, with lifetime -1, a missing
 	// cache file) is tried again; never more often than the cache lifetime allows.
@@ -148,6 +151,10 @@ var errMalformed = errors.New("malformed settings")
 // request only where Python's would raise (see rule.broken): one odd rule does not cost the
 // whole document, and a rule no request reaches never fails.
 func compileSettings(data []byte) (*settings, error) {
+	if len(data) > maxSettingsBytes {
+		return nil, fmt.Errorf("%w: larger than %d bytes", errMalformed, maxSettingsBytes)
+	}
+	data = onlyQueues(data)
 	d := json.NewDecoder(bytes.NewReader(data))
 	d.UseNumber()
 	var doc any
@@ -188,6 +195,23 @@ func appendUnknown(list []string, queue, what string, rules []rule) []string {
 		}
 	}
 	return list
+}
+
+// onlyQueues has no Python counterpart: it bounds the memory a settings document can cost.
+// Decoding a value into Go's generic JSON types costs up to some fifty times its size in
+// memory, so the top-level keys other than "queues", which the adapter never reads, are
+// dropped before that decoding (as raw bytes, at their own size). A document that is not an
+// object is returned as it is, for compileSettings to refuse in its own words.
+func onlyQueues(data []byte) []byte {
+	var top map[string]json.RawMessage
+	if json.Unmarshal(data, &top) != nil || top == nil {
+		return data
+	}
+	raw, ok := top["queues"]
+	if !ok {
+		return []byte("{}")
+	}
+	return append(append([]byte(`{"queues":`), raw...), '}')
 }
 
 // parseQueue reads one queue. Its typed fields replace Python's QueueFairAdapter.optional
@@ -468,38 +492,92 @@ func clampInt(n int64) (int, bool) {
 // file cache. Requests read the current settings with one atomic load; at most one download
 // runs at a time in the process, and a lock file keeps processes sharing the cache folder from
 // downloading together. It is safe for concurrent use.
+//
+// Time: every deadline it keeps in memory (freshness, the retry back-off, a refresh's age)
+// ends at whichever comes first of the Gate's clock (Config.Now, which tests replace) and the
+// monotonic clock, so a step of the wall clock cannot stretch one. Times read from disk (a
+// download time, a lock's date) count as stale when they lie in the future.
 type settingsStore struct {
 	g    *Gate
 	cur  atomic.Pointer[loaded]
 	file string // the cache file
 	lock string // the lock file
 
-	mu       sync.Mutex // guards flight and retryAt
-	flight   *flight
-	retryAt  time.Time
-	inFlight sync.WaitGroup // refreshes under way, for tests
+	ttl       time.Duration // the cache lifetime; negative: for ever
+	retryWait time.Duration // the back-off after a failed refresh
+
+	ctx    context.Context // ended by Gate.Close: stops a refresh under way
+	cancel context.CancelFunc
+
+	mu        sync.Mutex // guards the fields below
+	flight    *flight
+	retryWall time.Time     // no refresh before this instant of the Gate's clock...
+	retryMono time.Duration // ...and of the monotonic clock (either ends the back-off)
+	lastErr   error
+	lastErrAt time.Time
+	inFlight  sync.WaitGroup // refreshes under way, for tests and Close
+
+	downloads, failures atomic.Int64
 }
 
-// loaded is one set of settings, the time they were downloaded, and the time (Unix
-// nanoseconds) until which requests use them without a refresh: Python's
-// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`.
+// Where settings in memory came from, the values of Status.Source.
+const (
+	// SourceDownload has no Python counterpart: the settings were downloaded by this Gate.
+	SourceDownload = "download"
+	// SourceFile has no Python counterpart: the settings were read from the cache file, written
+	// by this process or another sharing the folder.
+	SourceFile = "file"
+)
+
+// loaded is one set of settings: Python's shelf entry d['time'] and d['settings'], compiled.
 type loaded struct {
-	s          *settings
-	fetched    time.Time
+	s       *settings
+	fetched time.Time // the download time, as recorded (for Status)
+	source  string    // SourceDownload or SourceFile
+	// base is a reading of the Gate's clock, moved back by the settings' age when they were
+	// loaded (for Status's Age).
+	base time.Time
+	// freshUntil is base plus the lifetime, in Unix nanoseconds of the Gate's clock (Python's
+	// `time.time() - d['time'] < SETTINGS_FILE_CACHE_LIFETIME_MINUTES * 60`).
 	freshUntil int64
+	// expired is set by a timer on the monotonic clock when the lifetime has passed, so that
+	// neither a test clock nor a step back of the wall clock can keep settings fresh longer.
+	expired atomic.Bool
+	timer   *time.Timer
 }
 
-// newLoaded stamps settings fetched at t with their freshness deadline.
-func (st *settingsStore) newLoaded(s *settings, fetched time.Time) *loaded {
-	until := int64(math.MaxInt64) // lifetime -1: always fresh
-	if st.g.cfg.SettingsFileCacheLifetimeMinutes >= 0 {
-		until = fetched.Add(st.lifetime()).UnixNano()
+// fresh reports whether l may be used without a refresh at now: one atomic load and one
+// comparison, on the path of every request.
+func (l *loaded) fresh(now time.Time) bool {
+	return !l.expired.Load() && now.UnixNano() < l.freshUntil
+}
+
+// newLoaded stamps settings downloaded age ago (at fetched) with their freshness deadline.
+func (st *settingsStore) newLoaded(s *settings, fetched time.Time, age time.Duration, source string) *loaded {
+	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64}
+	if st.ttl >= 0 {
+		l.freshUntil = l.base.Add(st.ttl).UnixNano()
+		if left := st.ttl - age; left > 0 {
+			l.timer = time.AfterFunc(left, func() { l.expired.Store(true) })
+		} else {
+			l.expired.Store(true)
+		}
 	}
-	return &loaded{s: s, fetched: fetched, freshUntil: until}
+	return l
+}
+
+// put makes l the settings in use, and stops the expiry timer of those it replaces.
+func (st *settingsStore) put(l *loaded) {
+	if old := st.cur.Swap(l); old != nil && old.timer != nil {
+		old.timer.Stop()
+	}
 }
 
 // flight is one refresh under way; done closes when it ends.
-type flight struct{ done chan struct{} }
+type flight struct {
+	done  chan struct{}
+	start time.Duration // on the monotonic clock
+}
 
 // diskFile is the JSON written to the cache file.
 type diskFile struct {
@@ -507,12 +585,32 @@ type diskFile struct {
 	Settings json.RawMessage `json:"settings"`
 }
 
+// Bounds of the settings store's work on disk.
+const (
+	// maxDiskBytes caps what is read of the cache file: the settings plus the wrapper.
+	maxDiskBytes = maxSettingsBytes + 4<<10
+	// tempMaxAge is the age past which a temporary cache file is taken as left behind by a
+	// process that died while writing, and removed.
+	tempMaxAge = 5 * time.Minute
+	// clockSkew is how far in the future a lock file's date may be before it counts as stale
+	// (file systems stamp times coarsely).
+	clockSkew = time.Second
+)
+
 // newSettingsStore names the cache file and the lock file: Python's getSettingsLoc and
-// getSettingsLockLoc, one pair per account so that accounts can share a folder.
+// getSettingsLockLoc. Port: the name holds the account and a hash of the files server and the
+// account, so that accounts, and Gates pointed at different files servers, can share a folder
+// without reading each other's settings; the account secret is not part of it.
 func newSettingsStore(g *Gate) *settingsStore {
-	base := "queue-fair-settings-" + safeFileName(g.cfg.Account)
+	sum := sha256.Sum256([]byte(g.cfg.FilesServer + "\x00" + g.cfg.Account))
+	base := "queue-fair-settings-" + safeFileName(g.cfg.Account) + "-" + hex.EncodeToString(sum[:6])
 	dir := g.cfg.SettingsFileCacheLocation
-	return &settingsStore{g: g, file: filepath.Join(dir, base+".json"), lock: filepath.Join(dir, base+".lock")}
+	ttl := time.Duration(g.cfg.SettingsFileCacheLifetimeMinutes) * time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	return &settingsStore{
+		g: g, file: filepath.Join(dir, base+".json"), lock: filepath.Join(dir, base+".lock"),
+		ttl: ttl, retryWait: retryAfterFailure, ctx: ctx, cancel: cancel,
+	}
 }
 
 // safeFileName keeps an account name usable as part of a file name.
@@ -525,30 +623,28 @@ func safeFileName(s string) string {
 	}, s)
 }
 
-// lifetime is SETTINGS_FILE_CACHE_LIFETIME_MINUTES as a duration.
-func (st *settingsStore) lifetime() time.Duration {
-	return time.Duration(st.g.cfg.SettingsFileCacheLifetimeMinutes) * time.Minute
-}
-
 // get is Python's loadSettings: the settings to use for this request, or nil when none can be
 // had (the page runs). Fresh settings come from memory without a lock. Stale settings are
 // returned at once while one refresh runs in the background. With no settings in memory, or
-// with lifetime 0, the request waits for the refresh, at most until ctx ends.
+// with lifetime 0, the request waits for the refresh, at most ReadTimeout and until ctx ends.
 func (st *settingsStore) get(ctx context.Context) *settings {
 	now := st.g.now()
 	l := st.cur.Load()
-	if l != nil && now.UnixNano() < l.freshUntil {
+	if l != nil && l.fresh(now) {
 		return l.s
 	}
 	f := st.startRefresh(now)
-	if l != nil && st.g.cfg.SettingsFileCacheLifetimeMinutes > 0 {
+	if l != nil && st.ttl > 0 {
 		return l.s // stale, but nobody waits for the refresh
 	}
 	if f != nil {
+		t := time.NewTimer(st.g.cfg.ReadTimeout)
 		select {
 		case <-f.done:
 		case <-ctx.Done():
+		case <-t.C:
 		}
+		t.Stop()
 	}
 	if l = st.cur.Load(); l != nil {
 		return l.s
@@ -556,18 +652,30 @@ func (st *settingsStore) get(ctx context.Context) *settings {
 	return nil
 }
 
-// startRefresh starts a refresh unless one is running (it returns that one) or a recent
-// failure says to wait (it returns nil).
+// flightLimit is how long a refresh can take (the wait for the lock, then the download, each
+// bounded by ReadTimeout, and the file work); one older than that is stuck (in a file
+// operation the kernel never ends) and no longer stops another from starting.
+func (st *settingsStore) flightLimit() time.Duration {
+	return 2*st.g.cfg.ReadTimeout + 5*time.Second
+}
+
+// startRefresh starts a refresh unless one is running (it returns that one), a recent failure
+// says to wait, or the Gate is closed (it returns nil).
 func (st *settingsStore) startRefresh(now time.Time) *flight {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.flight != nil {
-		return st.flight
+	mono := st.g.mono()
+	if f := st.flight; f != nil {
+		if mono-f.start < st.flightLimit() {
+			return f
+		}
+		st.g.warn("queuefair: a settings refresh is stuck; starting another", "after", mono-f.start)
+		st.flight = nil
 	}
-	if now.Before(st.retryAt) {
+	if st.ctx.Err() != nil || now.Before(st.retryWall) && mono < st.retryMono {
 		return nil
 	}
-	f := &flight{done: make(chan struct{})}
+	f := &flight{done: make(chan struct{}), start: mono}
 	st.flight = f
 	st.inFlight.Add(1)
 	go st.refresh(f)
@@ -577,74 +685,88 @@ func (st *settingsStore) startRefresh(now time.Time) *flight {
 // refresh is Python's writeToShelf and waitForSettings: settings from the cache file when
 // another process has refreshed it, else a download under the lock file, saved for the others.
 // It is detached from any one request: a visitor who leaves does not cancel it for the rest;
-// ReadTimeout bounds it.
+// ReadTimeout bounds each of its waits, and Gate.Close ends it.
 func (st *settingsStore) refresh(f *flight) {
 	defer st.inFlight.Done()
-	ok := false
+	err := errors.New("settings refresh panicked")
 	defer func() {
 		if p := recover(); p != nil {
-			st.g.log.Warn("queuefair: settings refresh panicked; the last good settings stay", "panic", fmt.Sprint(p))
+			st.g.warn("queuefair: settings refresh panicked; the last good settings stay", "panic", fmt.Sprint(p))
 		}
 		st.mu.Lock()
-		if !ok {
-			wait := retryAfterFailure
-			if lt := st.lifetime(); lt >= 0 && lt < wait {
-				wait = lt
+		if err != nil {
+			wait := st.retryWait
+			if st.ttl >= 0 && st.ttl < wait {
+				wait = st.ttl
 			}
-			st.retryAt = st.g.now().Add(wait)
+			st.retryWall = st.g.now().Add(wait)
+			st.retryMono = st.g.mono() + wait
+			st.lastErr, st.lastErrAt = err, st.g.now()
 		}
-		st.flight = nil
+		if st.flight == f {
+			st.flight = nil
+		}
 		st.mu.Unlock()
 		close(f.done)
 	}()
-	ok = st.refreshOnce()
+	err = st.refreshOnce()
 }
 
-// refreshOnce does the work of refresh and reports whether usable settings are now in memory
-// and fresh.
-func (st *settingsStore) refreshOnce() bool {
+// errNoCacheFile is the refresh error with lifetime -1 and no usable cache file.
+var errNoCacheFile = errors.New("SettingsFileCacheLifetimeMinutes is -1 and no usable settings file is cached")
+
+// refreshOnce does the work of refresh: nil when usable, fresh settings are now in memory,
+// else why not.
+func (st *settingsStore) refreshOnce() error {
 	g := st.g
+	st.checkFolder()
 	if st.adoptFile() {
-		return true
+		return nil
 	}
-	if g.cfg.SettingsFileCacheLifetimeMinutes < 0 {
-		g.log.Warn("queuefair: SettingsFileCacheLifetimeMinutes is -1 and no usable settings file is cached; pages run unqueued", "file", st.file)
-		return false
+	if st.ttl < 0 {
+		g.warn("queuefair: "+errNoCacheFile.Error()+"; pages run unqueued", "file", st.file)
+		return errNoCacheFile
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), g.cfg.ReadTimeout)
-	defer cancel()
 	if err := os.MkdirAll(filepath.Dir(st.file), 0o700); err != nil {
-		g.log.Warn("queuefair: cannot create the settings cache folder; settings stay in memory", "error", err)
+		g.warn("queuefair: cannot create the settings cache folder; settings stay in memory", "error", err)
 	}
-	release, adopted := st.acquireLock(ctx)
+	release, adopted := st.acquireLock()
 	defer release()
 	if adopted { // another process downloaded while we waited
-		return true
+		return nil
 	}
+	if err := st.ctx.Err(); err != nil {
+		return ErrClosed
+	}
+	// The download has a ReadTimeout of its own, whatever the wait for the lock took.
+	ctx, cancel := context.WithTimeout(st.ctx, g.cfg.ReadTimeout)
+	defer cancel()
+	st.downloads.Add(1)
 	body, err := g.urlToJSON(ctx, g.settingsURL, maxSettingsBytes)
 	var s *settings
 	if err == nil {
 		s, err = compileSettings(body)
 	}
 	if err != nil {
-		g.log.Warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
+		st.failures.Add(1)
+		g.warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
 		if st.cur.Load() == nil {
 			st.adoptAnyFile() // stale, but better than none
 		}
-		return false
+		return fmt.Errorf("settings download: %w", err)
 	}
 	if len(s.unknown) > 0 {
 		g.warn("queuefair: the settings hold rules this adapter cannot evaluate as written", "rules", strings.Join(s.unknown, "; "))
 	}
 	now := g.now()
-	st.cur.Store(st.newLoaded(s, now))
+	st.put(st.newLoaded(s, now, 0, SourceDownload))
 	if g.cfg.Debug {
 		g.log.Debug("queuefair: downloaded settings", "queues", len(s.queues))
 	}
 	if err := st.writeFile(body, now); err != nil {
-		g.log.Warn("queuefair: could not write the settings cache file; settings stay in memory", "error", err)
+		g.warn("queuefair: could not write the settings cache file; settings stay in memory", "error", err)
 	}
-	return true
+	return nil
 }
 
 // redactedURL is the settings URL without the account secret, for logs.
@@ -652,42 +774,68 @@ func (st *settingsStore) redactedURL() string {
 	return strings.Replace(st.g.settingsURL, "/"+st.g.cfg.AccountSecret+"/", "/<secret>/", 1)
 }
 
+// checkFolder warns when others may write the cache folder: they could plant settings, or
+// delete and replace the file this Gate writes.
+func (st *settingsStore) checkFolder() {
+	fi, err := os.Stat(filepath.Dir(st.file))
+	if err != nil || !hasOwner(fi) {
+		return
+	}
+	if fi.Mode().Perm()&0o002 != 0 {
+		st.g.warn("queuefair: the settings cache folder is writable by other users; make it private (chmod 700)", "folder", filepath.Dir(st.file))
+	}
+}
+
 // adoptFile loads the cache file into memory if it is fresh and newer than memory.
 func (st *settingsStore) adoptFile() bool {
 	s, fetched, err := st.readFile()
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
-			st.g.log.Warn("queuefair: ignoring the settings cache file", "file", st.file, "error", err)
+			st.g.warn("queuefair: ignoring the settings cache file", "file", st.file, "error", err)
 		}
 		return false
 	}
-	fileLoaded := st.newLoaded(s, fetched)
-	if st.g.now().UnixNano() >= fileLoaded.freshUntil {
+	age, ok := st.age(fetched)
+	if st.ttl < 0 {
+		age = 0 // lifetime -1: the cached file is used whatever its date
+	} else if !ok || age >= st.ttl {
 		return false
 	}
 	if l := st.cur.Load(); l != nil && !fetched.After(l.fetched) {
 		return false
 	}
-	st.cur.Store(fileLoaded)
+	st.put(st.newLoaded(s, fetched, age, SourceFile))
 	return true
+}
+
+// age is how long ago, on the Gate's clock, a download time read from disk lies; false when
+// it lies in the future (a planted file, or a clock stepped back): such settings are stale.
+func (st *settingsStore) age(fetched time.Time) (time.Duration, bool) {
+	age := st.g.now().Round(0).Sub(fetched)
+	return age, age >= 0
 }
 
 // adoptAnyFile loads the cache file, however old, when memory has nothing.
 func (st *settingsStore) adoptAnyFile() {
-	if s, fetched, err := st.readFile(); err == nil {
-		st.cur.CompareAndSwap(nil, st.newLoaded(s, fetched))
+	s, fetched, err := st.readFile()
+	if err != nil {
+		return
+	}
+	age, ok := st.age(fetched)
+	if !ok {
+		age = max(st.ttl, 0) // dated in the future: stale
+	}
+	l := st.newLoaded(s, fetched, age, SourceFile)
+	if !st.cur.CompareAndSwap(nil, l) && l.timer != nil {
+		l.timer.Stop()
 	}
 }
 
 // readFile is Python's shelve.open(getSettingsLoc(), 'r') and its reads: the cached settings
-// and their download time. A corrupt file is an error (and is replaced at the next download).
+// and their download time. A corrupt or untrusted file is an error (and is replaced at the
+// next download).
 func (st *settingsStore) readFile() (*settings, time.Time, error) {
-	f, err := os.Open(st.file)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSettingsBytes+1024))
+	data, err := readTrusted(st.file, maxDiskBytes)
 	if err != nil {
 		return nil, time.Time{}, err
 	}
@@ -705,12 +853,84 @@ func (st *settingsStore) readFile() (*settings, time.Time, error) {
 	return s, df.Fetched, nil
 }
 
+// readTrusted reads at most limit bytes of the file name, if it is a regular file that this
+// process may trust: not a symbolic link, a FIFO or a device (whose open can block for ever),
+// owned by this user and writable by nobody else, where the platform has owners and modes.
+// The file is checked before it is opened, and the file opened must be the one checked.
+func readTrusted(name string, limit int64) ([]byte, error) {
+	fi, err := os.Lstat(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := trusted(fi); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi2, err := f.Stat(); err != nil || !os.SameFile(fi, fi2) {
+		return nil, errors.New("the file changed while it was opened")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// trusted says why a file, as Lstat describes it, is not one to read settings from, or nil.
+func trusted(fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("not a regular file (%v)", fi.Mode().Type())
+	}
+	if uid, ok := fileOwner(fi); ok {
+		if me := os.Geteuid(); me >= 0 && uid != uint64(me) {
+			return fmt.Errorf("owned by user %d, not by this process's user %d", uid, me)
+		}
+		if fi.Mode().Perm()&0o022 != 0 {
+			return fmt.Errorf("writable by group or others (mode %v)", fi.Mode().Perm())
+		}
+	}
+	return nil
+}
+
+// hasOwner reports whether the platform gives files a numeric owner and Unix modes.
+func hasOwner(fi os.FileInfo) bool {
+	_, ok := fileOwner(fi)
+	return ok
+}
+
+// fileOwner is the numeric owner of a file where the platform has one (its Stat_t's Uid),
+// found without naming a platform's types so that the package builds everywhere.
+func fileOwner(fi os.FileInfo) (uint64, bool) {
+	v := reflect.ValueOf(fi.Sys())
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
+	}
+	if v.Kind() != reflect.Struct {
+		return 0, false
+	}
+	if uid := v.FieldByName("Uid"); uid.IsValid() && uid.CanUint() {
+		return uid.Uint(), true
+	}
+	return 0, false
+}
+
 // writeFile is the write half of Python's writeToShelf, made atomic: a temporary file in the
 // same folder, mode 0600 (it holds queue secrets), synced, then renamed over the cache file,
-// so a reader sees the old file or the new one, never part of one.
+// so a reader sees the old file or the new one, never part of one. Temporary files that a
+// process killed while writing left behind are removed.
 func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
-	data, err := json.Marshal(diskFile{Fetched: fetched, Settings: json.RawMessage(body)})
-	if err != nil {
+	st.removeOldTemps()
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep the file no larger than the settings plus the wrapper
+	if err := enc.Encode(diskFile{Fetched: fetched.Round(0), Settings: json.RawMessage(body)}); err != nil {
 		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(st.file), filepath.Base(st.file)+".tmp*")
@@ -719,7 +939,7 @@ func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
 	}
 	name := tmp.Name()
 	if err = tmp.Chmod(0o600); err == nil {
-		if _, err = tmp.Write(data); err == nil {
+		if _, err = tmp.Write(buf.Bytes()); err == nil {
 			err = tmp.Sync()
 		}
 	}
@@ -735,17 +955,39 @@ func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
 	return err
 }
 
+// removeOldTemps removes this cache file's temporary files older than tempMaxAge (by the
+// real clock, which stamps files).
+func (st *settingsStore) removeOldTemps() {
+	names, _ := filepath.Glob(st.file + ".tmp*")
+	for _, name := range names {
+		if fi, err := os.Lstat(name); err == nil && time.Since(fi.ModTime()) > tempMaxAge {
+			if err := os.Remove(name); err == nil && st.g.cfg.Debug {
+				st.g.log.Debug("queuefair: removed a temporary settings file left behind", "file", name)
+			}
+		}
+	}
+}
+
 // acquireLock is Python's create(getSettingsLockLoc()) and waitForSettings: it takes the lock
-// file, waiting up to ReadTimeout for another process that holds it, and taking over a lock
-// older than twice ReadTimeout (its owner died) or one still held after the wait. adopted
-// reports that the other process's fresh download was loaded from the file meanwhile, so there
-// is nothing left to do. Without a lock (an unwritable folder) the download goes ahead alone.
-func (st *settingsStore) acquireLock(ctx context.Context) (release func(), adopted bool) {
+// file, waiting up to ReadTimeout (a deadline of its own, not the download's) for another
+// process that holds it, and taking over a stale lock (see lockIsStale) or one still held
+// after the wait. adopted reports that the other process's fresh download was loaded from the
+// file meanwhile, so there is nothing left to do. Without a lock (an unwritable folder) the
+// download goes ahead alone.
+//
+// Port: no flock. The standard library has no portable file lock, and this package keeps to
+// it; a lock whose owner died is judged by its date instead.
+func (st *settingsStore) acquireLock() (release func(), adopted bool) {
 	g := st.g
 	noop := func() {}
+	ctx, cancel := context.WithTimeout(st.ctx, g.cfg.ReadTimeout)
+	defer cancel()
 	polls := int(g.cfg.ReadTimeout / lockPoll)
 	tookOver := false
 	for i := 0; ; i++ {
+		if st.ctx.Err() != nil {
+			return noop, false
+		}
 		f, err := os.OpenFile(st.lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
 		if err == nil {
 			fmt.Fprintf(f, "%d %d\n", os.Getpid(), g.now().UnixNano())
@@ -758,10 +1000,10 @@ func (st *settingsStore) acquireLock(ctx context.Context) (release func(), adopt
 			return release, false
 		}
 		if !errors.Is(err, os.ErrExist) || tookOver {
-			g.log.Warn("queuefair: cannot take the settings lock file; downloading without it", "error", err)
+			g.warn("queuefair: cannot take the settings lock file; downloading without it", "error", err)
 			return noop, false
 		}
-		if i >= polls || st.lockIsStale() {
+		if i >= polls || ctx.Err() != nil || st.lockIsStale() {
 			if g.cfg.Debug {
 				g.log.Debug("queuefair: taking over a stale settings lock", "file", st.lock)
 			}
@@ -770,28 +1012,63 @@ func (st *settingsStore) acquireLock(ctx context.Context) (release func(), adopt
 			continue
 		}
 		g.sleep(ctx, lockPoll)
-		if ctx.Err() != nil {
-			return noop, false
-		}
-		if _, err := os.Stat(st.lock); errors.Is(err, os.ErrNotExist) && st.adoptFile() {
+		if _, err := os.Lstat(st.lock); errors.Is(err, os.ErrNotExist) && st.adoptFile() {
 			return noop, true
 		}
 	}
 }
 
-// lockIsStale reports whether the lock file is older than twice ReadTimeout: its owner would
-// have finished by then, so it died.
+// lockIsStale reports whether the lock file's owner cannot be at work: a lock older than
+// twice ReadTimeout (its owner would have finished), dated in the future (planted, or written
+// before the clock stepped back), not a regular file (a symbolic link, dangling or not),
+// unreadable, or not this user's. Its date is the one written in it (on the Gate's clock)
+// and its modification time (on the real clock); either can make it stale.
 func (st *settingsStore) lockIsStale() bool {
-	data, err := os.ReadFile(st.lock)
+	fi, err := os.Lstat(st.lock)
 	if err != nil {
-		return false
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	if trusted(fi) != nil {
+		return true
+	}
+	limit := 2 * st.g.cfg.ReadTimeout
+	if age := time.Since(fi.ModTime()); age > limit || age < -clockSkew {
+		return true
+	}
+	data, err := readTrusted(st.lock, 256)
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
 	}
 	var pid, nanos int64
-	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &nanos); err == nil {
-		return st.g.now().Sub(time.Unix(0, nanos)) > 2*st.g.cfg.ReadTimeout
+	if _, err := fmt.Sscanf(string(data), "%d %d", &pid, &nanos); err != nil {
+		return false // half-written by a process that may be alive: its age decides
 	}
-	fi, err := os.Stat(st.lock) // half-written by a process that died: judge by its age
-	return err == nil && time.Since(fi.ModTime()) > 2*st.g.cfg.ReadTimeout
+	age := st.g.now().Round(0).Sub(time.Unix(0, nanos))
+	return age > limit || age < -clockSkew
+}
+
+// close stops the background work: a refresh under way ends at its next step, the expiry
+// timer stops, and close waits (at most ReadTimeout) for the refresh to end.
+func (st *settingsStore) close() {
+	st.cancel()
+	if l := st.cur.Load(); l != nil && l.timer != nil {
+		l.timer.Stop()
+	}
+	done := make(chan struct{})
+	go func() { st.inFlight.Wait(); close(done) }()
+	t := time.NewTimer(st.g.cfg.ReadTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
+}
+
+// lastError is the last refresh failure and when it happened.
+func (st *settingsStore) lastError() (time.Time, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.lastErrAt, st.lastErr
 }
 
 // errStatus is a non-2xx answer from a Queue-Fair server.

@@ -234,6 +234,7 @@ func TestSettingsUnwritableFolder(t *testing.T) {
 	blocker := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(blocker, nil, 0o600)
 	r := newRig(t, func(c *Config) { c.SettingsFileCacheLocation = filepath.Join(blocker, "sub") })
+	r.gate.warnGap = 0 // read every warning
 	r.stub.json(testSettings, simpleSettings(1))
 	mustEqual(t, "served from memory", r.servedVersion(t), 1)
 	mustEqual(t, "served again", r.servedVersion(t), 1)

@@ -1,0 +1,337 @@
+package queuefair
+
+// The operator API: Load (warm start), Status (for a health endpoint), Close, and the
+// adapter-server back-off.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestNewDoesNotDownload(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, simpleSettings(1))
+	mustEqual(t, "downloads", len(r.stub.urls()), 0)
+	s := r.gate.Status()
+	mustEqual(t, "source", s.Source, "")
+	mustEqual(t, "downloads counted", s.Downloads, int64(0))
+}
+
+func TestLoadWarmStart(t *testing.T) {
+	dir := t.TempDir()
+	r := newRig(t, func(c *Config) { c.SettingsFileCacheLocation = dir })
+	r.stub.json(testSettings, simpleSettings(1))
+	if err := r.gate.Load(context.Background()); err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	s := r.gate.Status()
+	mustEqual(t, "source", s.Source, SourceDownload)
+	mustEqual(t, "queues", s.Queues, 1)
+	mustEqual(t, "fresh", s.Fresh, true)
+	mustEqual(t, "age", s.Age, time.Duration(0))
+	mustEqual(t, "fetched", s.Fetched.Equal(time.Unix(testNow, 0)), true)
+	mustEqual(t, "downloads", s.Downloads, int64(1))
+	mustEqual(t, "first visitor queued with the loaded settings", r.servedVersion(t), 1)
+	if err := r.gate.Load(context.Background()); err != nil {
+		t.Fatalf("second Load: %v", err)
+	}
+	mustEqual(t, "no second download while fresh", len(r.stub.urls()), 1)
+
+	// Another process starting later loads the cache file.
+	other := newRig(t, func(c *Config) { c.SettingsFileCacheLocation = dir })
+	other.clock.Advance(time.Minute)
+	if err := other.gate.Load(context.Background()); err != nil {
+		t.Fatalf("Load from the file: %v", err)
+	}
+	s = other.gate.Status()
+	mustEqual(t, "source", s.Source, SourceFile)
+	mustEqual(t, "age", s.Age, time.Minute)
+	mustEqual(t, "downloads", s.Downloads, int64(0))
+}
+
+func TestLoadSaysWhy(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.handle(testSettings, func(*http.Request) (*http.Response, error) { return jsonResponse(503, `{}`), nil })
+	err := r.gate.Load(context.Background())
+	if !errors.Is(err, ErrNoSettings) || !strings.Contains(err.Error(), "HTTP status 503") {
+		t.Fatalf("Load = %v", err)
+	}
+	s := r.gate.Status()
+	mustEqual(t, "failures", s.DownloadFailures, int64(1))
+	mustEqual(t, "last error", strings.Contains(s.LastError, "503"), true)
+	mustEqual(t, "when", s.LastErrorAt.Equal(time.Unix(testNow, 0)), true)
+	// Within the back-off a second Load answers at once, without a download.
+	if err2 := r.gate.Load(context.Background()); !errors.Is(err2, ErrNoSettings) {
+		t.Errorf("second Load = %v", err2)
+	}
+	mustEqual(t, "downloads", len(r.stub.urls()), 1)
+
+	// With last good settings held, a failed refresh still leaves the Gate ready.
+	r.stub.json(testSettings, simpleSettings(1))
+	r.clock.Advance(retryAfterFailure)
+	if err := r.gate.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.stub.handle(testSettings, func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil })
+	r.clock.Advance(6 * time.Minute)
+	mustEqual(t, "Load with stale settings", r.gate.Load(context.Background()), error(nil))
+	s = r.gate.Status()
+	mustEqual(t, "stale", s.Fresh, false)
+	mustEqual(t, "last error", strings.Contains(s.LastError, "500"), true)
+}
+
+func TestLoadEndsWithContext(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := faultRig(t, files, func(c *Config) { c.ReadTimeout = 5 * time.Second })
+	hungFiles(files)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := r.gate.Load(ctx)
+	if !errors.Is(err, ErrNoSettings) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Load = %v", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("Load took %v", took)
+	}
+	r.gate.Close() // ends the hung download
+}
+
+func TestStatusConcurrent(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 0 })
+	r.stub.json(testSettings, simpleSettings(1))
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				r.run(checkoutURL, nil)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 50; j++ {
+				_ = r.gate.Status()
+			}
+		}()
+	}
+	wg.Wait()
+	r.gate.store.inFlight.Wait()
+	s := r.gate.Status()
+	mustEqual(t, "source", s.Source, SourceDownload)
+	mustEqual(t, "downloads counted", s.Downloads, int64(len(r.stub.urls())))
+}
+
+func TestNilGateOperatorAPI(t *testing.T) {
+	var g *Gate
+	if err := g.Load(context.Background()); !errors.Is(err, ErrNoSettings) {
+		t.Errorf("Load = %v", err)
+	}
+	mustEqual(t, "status closed", g.Status().Closed, true)
+	mustEqual(t, "close", g.Close(), error(nil))
+}
+
+func TestCloseStopsEverything(t *testing.T) {
+	leak := noGoroutineLeak(t)
+	var closedConns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, simpleSettings(1))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closedConns.Add(1)
+		}
+	}
+	srv.StartTLS()
+	defer srv.Close()
+	r := newRig(t, func(c *Config) {
+		c.FilesServer = strings.TrimPrefix(srv.URL, "https://")
+		c.HTTPClient = srv.Client()
+		c.ReadTimeout = storeTimeout
+		c.SettingsFileCacheLifetimeMinutes = 0
+	})
+	mustEqual(t, "queued before Close", r.servedVersion(t), 1)
+	mustEqual(t, "open connections closed before Close", closedConns.Load(), int32(0))
+
+	mustEqual(t, "Close", r.gate.Close(), error(nil))
+	mustEqual(t, "Close again", r.gate.Close(), error(nil))
+	deadline := time.Now().Add(2 * time.Second)
+	for closedConns.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	mustEqual(t, "idle connection closed", closedConns.Load(), int32(1))
+	ok, calls := r.run(checkoutURL, nil)
+	mustEqual(t, "page runs after Close", ok, true)
+	mustEqual(t, "calls", len(calls), 0)
+	if err := r.gate.Load(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Errorf("Load after Close = %v", err)
+	}
+	mustEqual(t, "status", r.gate.Status().Closed, true)
+	srv.Close()
+	leak()
+}
+
+func TestCloseEndsARefreshUnderWay(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := faultRig(t, files, func(c *Config) { c.ReadTimeout = 5 * time.Second })
+	hungFiles(files)
+	done := make(chan struct{})
+	go func() { r.servedVersion(t); close(done) }()
+	time.Sleep(50 * time.Millisecond)
+	start := time.Now()
+	r.gate.Close()
+	r.gate.store.inFlight.Wait()
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the refresh ended %v after Close", took)
+	}
+	<-done
+}
+
+// adapterRig is a Gate in safe mode whose adapter server is srv.
+func adapterRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
+	r := newRig(t, func(c *Config) {
+		c.HTTPClient = srv.srv.Client()
+		c.ReadTimeout = storeTimeout
+		if edit != nil {
+			edit(c)
+		}
+	})
+	r.gate.adapterBackoff = 300 * time.Millisecond
+	settings := settingsJSON(queueJSON("a", "", `,"adapterServer":"`+srv.host()+`","queueServer":"q.example"`))
+	if err := r.gate.store.writeFile([]byte(settings), r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestAdapterServerBackoff: with the adapter server down, one request waits for it; the
+// requests during the back-off run their page at once without calling it; after the back-off
+// one request probes it while the others still skip it; once it answers, it is used again.
+func TestAdapterServerBackoff(t *testing.T) {
+	adapter := newSwitchable(t)
+	defer adapter.close()
+	r := adapterRig(t, adapter, func(c *Config) { c.ReadTimeout = 2 * storeTimeout })
+	adapter.setFault(faults["hangs"])
+
+	start := time.Now()
+	ok, _ := r.run(checkoutURL, nil)
+	mustEqual(t, "page runs", ok, true)
+	if took := time.Since(start); took < 2*storeTimeout {
+		t.Errorf("the first request took %v: did it ask?", took)
+	}
+	mustEqual(t, "status", r.gate.Status().AdapterServerDown, true)
+	start = time.Now()
+	for i := 0; i < 10; i++ {
+		ok, calls := r.run(checkoutURL, nil)
+		mustEqual(t, "page runs during the back-off", ok, true)
+		mustEqual(t, "calls", len(calls), 0)
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Errorf("ten requests during the back-off took %v", took)
+	}
+	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 1)
+
+	// The server recovers, slowly: after the back-off, one request probes it; the rest,
+	// meanwhile, still skip it.
+	adapter.set(func(w http.ResponseWriter, req *http.Request) {
+		time.Sleep(storeTimeout) // long enough for the other nine to arrive meanwhile
+		fmt.Fprint(w, `{"action":"SendToQueue","location":"https://q.example/a"}`)
+	})
+	time.Sleep(r.gate.adapterBackoff)
+	var wg sync.WaitGroup
+	var queued atomic.Int32
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if ok, _ := r.run(checkoutURL, nil); !ok {
+				queued.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	mustEqual(t, "probes", adapter.count("/adapter/a"), 2)
+	mustEqual(t, "queued by the probe's answer", queued.Load(), int32(1))
+	mustEqual(t, "status", r.gate.Status().AdapterServerDown, false)
+	ok, _ = r.run(checkoutURL, nil)
+	mustEqual(t, "used again", ok, false)
+	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 3)
+}
+
+// TestAdapterServerBackoffNotForVisitorsWhoLeave: a request whose own context ends is not a
+// sign that the adapter server is down.
+func TestAdapterServerBackoffNotForVisitorsWhoLeave(t *testing.T) {
+	adapter := newSwitchable(t)
+	defer adapter.close()
+	r := adapterRig(t, adapter, nil)
+	r.gate.Load(context.Background())
+	adapter.setFault(faults["hangs"])
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "").IsContinue(ctx)
+	mustEqual(t, "status", r.gate.Status().AdapterServerDown, false)
+}
+
+// TestQueueWhenAdapterDown: with the option set, visitors are sent to the queue server
+// during the back-off, as in simple mode.
+func TestQueueWhenAdapterDown(t *testing.T) {
+	adapter := newSwitchable(t)
+	defer adapter.close()
+	r := adapterRig(t, adapter, func(c *Config) { c.QueueWhenAdapterDown = true })
+	adapter.setFault(faults["500"])
+	ok, _ := r.run(checkoutURL, nil)
+	mustEqual(t, "the failing request runs its page, as in the reference", ok, true)
+	ok, calls := r.run(checkoutURL, nil)
+	mustEqual(t, "queued during the back-off", ok, false)
+	want := "https://q.example/a?target=" + urlencode(checkoutURL)
+	if len(calls) == 0 || calls[len(calls)-1].Location != want {
+		t.Errorf("calls %v, want a redirect to %s", calls, want)
+	}
+	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 1)
+}
+
+// TestStuckRefreshDoesNotBlockTheNext: a refresh older than its worst case (stuck in a file
+// operation the kernel never ends, say) no longer stops another from starting.
+func TestStuckRefreshDoesNotBlockTheNext(t *testing.T) {
+	r := newRig(t, nil)
+	st := r.gate.store
+	stuck := &flight{done: make(chan struct{}), start: r.gate.mono()}
+	st.flight = stuck
+	r.stub.json(testSettings, simpleSettings(1))
+	mustEqual(t, "a young refresh is joined", st.startRefresh(r.clock.Now()), stuck)
+	stuck.start -= st.flightLimit()
+	if f := st.startRefresh(r.clock.Now()); f == nil || f == stuck {
+		t.Fatalf("startRefresh = %v, want a new refresh", f)
+	}
+	st.inFlight.Wait()
+	mustEqual(t, "served by the new refresh", r.servedVersion(t), 1)
+}
+
+func TestStatusJSON(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, simpleSettings(1))
+	r.gate.Load(context.Background())
+	b, err := json.Marshal(r.gate.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"source":"download"`, `"queues":1`, `"fresh":true`, `"downloads":1`, `"closed":false`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s lacks %s", b, want)
+		}
+	}
+}
