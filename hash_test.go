@@ -2,6 +2,9 @@ package queuefair
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/url"
 	"os"
 	"strings"
@@ -115,6 +118,69 @@ func TestConstantTimeEqual(t *testing.T) {
 		want bool
 	}{{"abc", "abc", true}, {"abc", "abd", false}, {"abc", "ab", false}, {"", "", true}} {
 		mustEqual(t, tt.a+"=="+tt.b, constantTimeEqual([]byte(tt.a), tt.b), tt.want)
+	}
+}
+
+// TestHashesComparedInConstantTime reads the source: the only comparison of a computed hash
+// with the visitor's is constantTimeEqual, whose loop never returns early, and the validation
+// functions compare no hash with == or !=.
+func TestHashesComparedInConstantTime(t *testing.T) {
+	fset := token.NewFileSet()
+	funcs := map[string]*ast.FuncDecl{}
+	for _, file := range []string{"hash.go", "queuefair.go"} {
+		f, err := parser.ParseFile(fset, file, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			if fd, ok := d.(*ast.FuncDecl); ok {
+				funcs[fd.Name.Name] = fd
+			}
+		}
+	}
+	calls := func(fd *ast.FuncDecl, name string) bool {
+		found := false
+		ast.Inspect(fd, func(n ast.Node) bool {
+			if c, ok := n.(*ast.CallExpr); ok {
+				if id, ok := c.Fun.(*ast.Ident); ok && id.Name == name {
+					found = true
+				}
+				if sel, ok := c.Fun.(*ast.SelectorExpr); ok && sel.Sel.Name == name {
+					found = true
+				}
+			}
+			return true
+		})
+		return found
+	}
+	if !calls(funcs["matches"], "constantTimeEqual") {
+		t.Error("signer.matches does not compare with constantTimeEqual")
+	}
+	if !calls(funcs["constantTimeEqual"], "ConstantTimeByteEq") {
+		t.Error("constantTimeEqual does not end in subtle.ConstantTimeByteEq")
+	}
+	ast.Inspect(funcs["constantTimeEqual"], func(n ast.Node) bool {
+		if loop, ok := n.(*ast.ForStmt); ok {
+			ast.Inspect(loop.Body, func(n ast.Node) bool {
+				if _, ok := n.(*ast.ReturnStmt); ok {
+					t.Errorf("constantTimeEqual returns from inside its loop at %v", fset.Position(n.Pos()))
+				}
+				return true
+			})
+		}
+		return true
+	})
+	for _, name := range []string{"validateQuery", "validateCookie", "matches"} {
+		ast.Inspect(funcs[name], func(n ast.Node) bool {
+			if b, ok := n.(*ast.BinaryExpr); ok && (b.Op == token.EQL || b.Op == token.NEQ) {
+				for _, side := range []ast.Expr{b.X, b.Y} {
+					if id, ok := side.(*ast.Ident); ok && strings.Contains(strings.ToLower(id.Name), "hash") {
+						t.Errorf("%s compares %s with %s at %v", name, id.Name, b.Op, fset.Position(b.Pos()))
+					}
+				}
+			}
+			return true
+		})
 	}
 }
 

@@ -112,6 +112,46 @@ func TestCompileSettings(t *testing.T) {
 	}
 }
 
+// TestByteOrderMarkSkipped: settings and an adapter answer that start with a UTF-8 BOM are
+// used, as the reference's JSON reader uses them.
+func TestByteOrderMarkSkipped(t *testing.T) {
+	const bom = "\xEF\xBB\xBF"
+	r := newRig(t, nil)
+	r.stub.json(testSettings, bom+settingsJSON(queueJSON("q", "", "")))
+	r.stub.json(adapterURL("q"), bom+`{"action":"SendToQueue","location":"https://q.example/q"}`)
+	ok, calls := r.run(checkoutURL, nil)
+	if ok || len(calls) != 2 || calls[1].Op != "redirect" {
+		t.Fatalf("continue %v, calls %v", ok, calls)
+	}
+}
+
+// TestUnknownRulesWarnOncePerDownload: rules whose match or component this package does not
+// know (a kind newer than this package, say StartsWith) are named in one warning per download.
+func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
+	rules := `[{"operator":null,"component":"Path","match":"StartsWith","value":"/checkout","caseSensitive":true,"negate":false},
+		{"operator":"Or","component":"Header","match":"Equal","value":"x","caseSensitive":true,"negate":false}]`
+	r := newRig(t, func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 0 })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+	for i := 0; i < 3; i++ {
+		r.run("https://shop.example.com/home", nil)
+	}
+	logs := r.logs.String()
+	for _, want := range []string{`queue \"q\" rule 1: match \"StartsWith\" never matches`, `queue \"q\" rule 2: component \"Header\" compares the whole URL`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %s:\n%s", want, logs)
+		}
+	}
+	if n := strings.Count(logs, "rules this adapter cannot evaluate"); n < 1 || n > 3 {
+		t.Errorf("%d warnings for 3 downloads", n)
+	}
+	r2 := newRig(t, nil)
+	r2.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	r2.run(checkoutURL, nil)
+	if strings.Contains(r2.logs.String(), "cannot evaluate") {
+		t.Error("warned about known rules")
+	}
+}
+
 func TestTruthy(t *testing.T) {
 	for _, tt := range []struct {
 		v    any
