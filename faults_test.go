@@ -1,7 +1,7 @@
 package queuefair
 
 // Fault injection against real servers: the Queue-Fair files and adapter servers are httptest
-// TLS servers that misbehave in the ways a sale day brings. Each fault must let the page run
+// TLS servers (switchable, in testutils_test.go) that misbehave in the ways a sale day brings. Each fault must let the page run
 // within ReadTimeout plus a margin, keep the last good settings, be retried later, and leave no
 // goroutine behind.
 
@@ -10,8 +10,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,9 +22,7 @@ const (
 	faultMargin  = time.Second            // scheduling slack, generous for -race on a busy machine
 )
 
-// fault is a misbehaving handler; release ends any wait it is in.
-type fault func(w http.ResponseWriter, r *http.Request, release <-chan struct{})
-
+// faults are the ways a Queue-Fair server misbehaves, by name; switchable.setFault plays one.
 var faults = map[string]fault{
 	"404": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) { http.NotFound(w, nil) },
 	"500": func(w http.ResponseWriter, _ *http.Request, _ <-chan struct{}) { w.WriteHeader(500) },
@@ -81,98 +77,6 @@ var faults = map[string]fault{
 		}
 		conn.Close()
 	},
-}
-
-// switchable is a TLS test server whose handler a test can swap, counting requests per path.
-type switchable struct {
-	srv     *httptest.Server
-	once    sync.Once
-	mu      sync.Mutex
-	h       http.HandlerFunc
-	hits    map[string]int
-	release chan struct{}
-}
-
-func newSwitchable(t *testing.T) *switchable {
-	s := &switchable{hits: map[string]int{}, release: make(chan struct{})}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		s.hits[r.URL.Path]++
-		h := s.h
-		s.mu.Unlock()
-		h(w, r)
-	}))
-	t.Cleanup(s.close)
-	return s
-}
-
-// close ends every wait a fault is in and shuts the server and its client's idle connections.
-func (s *switchable) close() {
-	s.once.Do(func() {
-		close(s.release)
-		s.srv.Client().CloseIdleConnections()
-		s.srv.Close()
-	})
-}
-
-func (s *switchable) host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
-
-func (s *switchable) set(h http.HandlerFunc) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.h = h
-}
-
-func (s *switchable) setFault(f fault) {
-	s.set(func(w http.ResponseWriter, r *http.Request) { f(w, r, s.release) })
-}
-
-func (s *switchable) count(path string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.hits[path]
-}
-
-// serveSettings makes the server answer the settings file with body.
-func (s *switchable) serveSettings(body string) {
-	s.set(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
-}
-
-const faultSettingsPath = "/shopco/a1b2c3d4-acct-secret/queue-fair-settings.json"
-
-// faultRig is a Gate whose files server is srv, with a short ReadTimeout.
-func faultRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
-	return newRig(t, func(c *Config) {
-		c.FilesServer = srv.host()
-		c.HTTPClient = srv.srv.Client()
-		c.ReadTimeout = faultTimeout
-		if edit != nil {
-			edit(c)
-		}
-	})
-}
-
-// noGoroutineLeak records the goroutine count and returns a check, run at the end of a test
-// after its servers have closed, that waits for the count to come back down.
-func noGoroutineLeak(t *testing.T) func() {
-	settle := func() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	settle()
-	before := runtime.NumGoroutine()
-	return func() {
-		t.Helper()
-		deadline := time.Now().Add(3 * time.Second)
-		n := runtime.NumGoroutine()
-		for n > before && time.Now().Before(deadline) {
-			settle()
-			n = runtime.NumGoroutine()
-		}
-		if n > before {
-			buf := make([]byte, 1<<16)
-			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
-		}
-	}
 }
 
 // timed runs one /checkout request and returns the settings version that answered it and how

@@ -230,12 +230,10 @@ func FuzzIsContinue(f *testing.F) {
 		cfg.Logger = discardLogger()
 		cfg.SettingsFileCacheLocation = "/dev/null/queuefair" // no disk: its faults have their own tests
 		// The settings URL gets the fuzzed settings; every adapter URL the fuzzed answer.
-		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if req.URL.String() == testSettings {
-				return jsonResponse(200, settings), nil
-			}
-			return jsonResponse(200, answer), nil
-		})}
+		stub := newStubTransport()
+		stub.json(testSettings, settings)
+		stub.otherwise(func(*http.Request) (*http.Response, error) { return jsonResponse(200, answer), nil })
+		cfg.HTTPClient = &http.Client{Transport: stub}
 		g, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -263,11 +261,6 @@ func FuzzIsContinue(f *testing.F) {
 		}
 	})
 }
-
-// roundTripFunc turns a function into an http.RoundTripper.
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // allowedRedirect reports whether loc goes where the adapter may send a visitor: a queue server
 // named in the settings, the location in the adapter server's answer when that is an http or
@@ -306,13 +299,13 @@ func FuzzUIDCookie(f *testing.F) {
 		cfg := NewConfig(testAccount, testSecret)
 		cfg.Logger = discardLogger()
 		cfg.SettingsFileCacheLocation = "/dev/null/queuefair"
-		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(req *http.Request) (*http.Response, error) {
-			if req.URL.String() == testSettings {
-				return jsonResponse(200, settingsJSON(queueJSON("q", "", ""))), nil
-			}
+		stub := newStubTransport()
+		stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		stub.otherwise(func(req *http.Request) (*http.Response, error) {
 			got = req.URL.String()
 			return jsonResponse(200, `{}`), nil
-		})}
+		})
+		cfg.HTTPClient = &http.Client{Transport: stub}
 		g, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)

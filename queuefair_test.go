@@ -17,8 +17,6 @@ import (
 	"unicode/utf8"
 )
 
-const checkoutURL = "https://shop.example.com/checkout/cart"
-
 var cacheControl = call{Op: "addHeader", Name: "Cache-Control", Value: "no-store, max-age=0"}
 
 func TestComponentsMatchPython(t *testing.T) {
@@ -838,48 +836,6 @@ func TestCutBefore(t *testing.T) {
 	}{{"https://x/p?qfqid=1", 12, "https://x/p"}, {"https://x/p?a=1&qfqid=1", 16, "https://x/p?a=1"}, {"qfqid=1", 0, "qfqid="}, {"", 0, ""}} {
 		mustEqual(t, "cutBefore("+tt.u+")", cutBefore(tt.u, tt.pos), tt.want)
 	}
-}
-
-// site runs a protected net/http site on httptest with the given Gate.
-func site(t *testing.T, g *Gate, useTLS bool) *httptest.Server {
-	t.Helper()
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "protected content") })
-	var s *httptest.Server
-	if useTLS {
-		s = httptest.NewTLSServer(g.Handler(page))
-	} else {
-		s = httptest.NewServer(g.Handler(page))
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-// get requests rawURL without following redirects.
-func get(t *testing.T, client *http.Client, rawURL string, cookies ...*http.Cookie) *http.Response {
-	t.Helper()
-	req, _ := http.NewRequest("GET", rawURL, nil)
-	req.Header.Set("User-Agent", testUA)
-	for _, c := range cookies {
-		req.AddCookie(c)
-	}
-	c := *client
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
-}
-
-func cookieNamed(resp *http.Response, name string) *http.Cookie {
-	for _, c := range resp.Cookies() {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
 }
 
 func TestHTTPEndToEnd(t *testing.T) {

@@ -163,25 +163,6 @@ func TestTruthy(t *testing.T) {
 	}
 }
 
-// simpleSettings is a settings document whose queue q sends /checkout visitors to the queue in
-// simple mode; version changes the queue server so that tests can tell documents apart.
-func simpleSettings(version int) string {
-	return settingsJSON(queueJSON("q", "", fmt.Sprintf(`,"adapterMode":"simple","queueServer":"v%d.example"`, version)))
-}
-
-// servedVersion runs a /checkout request and returns which settings version redirected it
-// (0 when the page ran).
-func (r *rig) servedVersion(t *testing.T) int {
-	t.Helper()
-	ok, calls := r.run(checkoutURL, nil)
-	if ok {
-		return 0
-	}
-	var v int
-	fmt.Sscanf(calls[len(calls)-1].Location, "https://v%d.example", &v)
-	return v
-}
-
 func TestSettingsCachedForLifetime(t *testing.T) {
 	r := newRig(t, nil)
 	r.stub.json(testSettings, simpleSettings(1))

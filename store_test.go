@@ -412,16 +412,6 @@ func TestOversizedDownloadRefused(t *testing.T) {
 	}
 }
 
-// hungFiles makes srv hang on every request until its context ends.
-func hungFiles(srv *switchable) {
-	srv.set(func(w http.ResponseWriter, r *http.Request) {
-		select {
-		case <-r.Context().Done():
-		case <-srv.release:
-		}
-	})
-}
-
 // BenchmarkCompileSettings reports, as B/op, everything one compile of a settings document
 // allocates: a real-sized one, and the worst 1 MiB document found (empty rules).
 func BenchmarkCompileSettings(b *testing.B) {

@@ -1,5 +1,20 @@
 package queuefair
 
+// The internal tests' shared helpers, one of each:
+//
+//   - Services: recorder (records every call; the tests' usual Service) and noopService.
+//   - Fake Queue-Fair servers: stubTransport, in memory (the files and adapter servers as a
+//     table of URLs, for a rig on a fixed clock), and switchable, a real TLS server whose
+//     handler a test swaps (for faults that need a network: hangs, drips, resets, timeouts).
+//   - A Gate wired to test doubles: rig (newRig, and faultRig on a switchable files server),
+//     with the clock, sleeps and logBuffer doubles and the account's test constants.
+//   - Settings, passes and URLs: queueJSON, settingsJSON, simpleSettings, passToken, hashHex,
+//     adapterURL, checkoutURL.
+//   - A protected net/http site: site, with get and cookieNamed to visit it.
+//
+// The external tests (package queuefair_test: the Examples, the browser journeys) cannot see
+// these; their stand-in and visitor are in exampleutils_test.go.
+
 import (
 	"bytes"
 	"context"
@@ -12,6 +27,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -66,12 +83,15 @@ func (noopService) Redirect(string)                       {}
 func (s noopService) GetCookie(name string) string        { return s.cookies[name] }
 func (noopService) AddHeader(string, string)              {}
 
-// stubTransport is an http.RoundTripper that answers from a table of URL -> handler and fails
-// every other request; it records the URLs asked for, in order. It is safe for concurrent use.
+// stubTransport is the in-memory fake of the Queue-Fair servers: an http.RoundTripper that
+// answers from a table of URL -> handler, and every other request from its fallback (set with
+// otherwise) or, without one, with a refused connection; it records the URLs asked for, in
+// order. It is safe for concurrent use.
 type stubTransport struct {
-	mu      sync.Mutex
-	routes  map[string]func(*http.Request) (*http.Response, error)
-	fetched []string
+	mu       sync.Mutex
+	routes   map[string]func(*http.Request) (*http.Response, error)
+	fallback func(*http.Request) (*http.Response, error)
+	fetched  []string
 }
 
 func newStubTransport() *stubTransport {
@@ -89,11 +109,21 @@ func (s *stubTransport) handle(rawURL string, h func(*http.Request) (*http.Respo
 	s.routes[rawURL] = h
 }
 
+// otherwise answers every URL that has no handler of its own with h.
+func (s *stubTransport) otherwise(h func(*http.Request) (*http.Response, error)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fallback = h
+}
+
 func (s *stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	u := req.URL.String()
 	s.mu.Lock()
 	s.fetched = append(s.fetched, u)
 	h := s.routes[u]
+	if h == nil {
+		h = s.fallback
+	}
 	s.mu.Unlock()
 	if h == nil {
 		return nil, errors.New("stub transport: connection refused")
@@ -112,6 +142,105 @@ func jsonResponse(status int, body string) *http.Response {
 		StatusCode: status,
 		Header:     http.Header{"Content-Type": {"application/json"}},
 		Body:       io.NopCloser(strings.NewReader(body)),
+	}
+}
+
+// fault is a misbehaving handler; release ends any wait it is in.
+type fault func(w http.ResponseWriter, r *http.Request, release <-chan struct{})
+
+// switchable is the fake Queue-Fair server on the network: a TLS test server (its Client
+// trusts its certificate) whose handler a test can swap, counting requests per path. It plays
+// the files server (faultRig), the adapter server (adapterRig) or both, and misbehaves with
+// setFault (the faults of faults_test.go). It closes when the test ends.
+type switchable struct {
+	srv     *httptest.Server
+	once    sync.Once
+	mu      sync.Mutex
+	h       http.HandlerFunc
+	hits    map[string]int
+	release chan struct{}
+}
+
+func newSwitchable(t *testing.T) *switchable {
+	s := &switchable{hits: map[string]int{}, release: make(chan struct{})}
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.hits[r.URL.Path]++
+		h := s.h
+		s.mu.Unlock()
+		h(w, r)
+	}))
+	t.Cleanup(s.close)
+	return s
+}
+
+// close ends every wait a fault is in and shuts the server and its client's idle connections.
+func (s *switchable) close() {
+	s.once.Do(func() {
+		close(s.release)
+		s.srv.Client().CloseIdleConnections()
+		s.srv.Close()
+	})
+}
+
+func (s *switchable) host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
+
+func (s *switchable) set(h http.HandlerFunc) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.h = h
+}
+
+func (s *switchable) setFault(f fault) {
+	s.set(func(w http.ResponseWriter, r *http.Request) { f(w, r, s.release) })
+}
+
+func (s *switchable) count(path string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hits[path]
+}
+
+// serveSettings makes the server answer the settings file with body.
+func (s *switchable) serveSettings(body string) {
+	s.set(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
+}
+
+// faultSettingsPath is the test account's settings file on a switchable files server.
+const faultSettingsPath = "/shopco/a1b2c3d4-acct-secret/queue-fair-settings.json"
+
+// faultRig is a rig whose files server is srv, with a short ReadTimeout (faultTimeout).
+func faultRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
+	return newRig(t, func(c *Config) {
+		c.FilesServer = srv.host()
+		c.HTTPClient = srv.srv.Client()
+		c.ReadTimeout = faultTimeout
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+// noGoroutineLeak records the goroutine count and returns a check, run at the end of a test
+// after its servers have closed, that waits for the count to come back down.
+func noGoroutineLeak(t *testing.T) func() {
+	settle := func() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	settle()
+	before := runtime.NumGoroutine()
+	return func() {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		n := runtime.NumGoroutine()
+		for n > before && time.Now().Before(deadline) {
+			settle()
+			n = runtime.NumGoroutine()
+		}
+		if n > before {
+			buf := make([]byte, 1<<16)
+			t.Errorf("%d goroutines before, %d after:\n%s", before, n, buf[:runtime.Stack(buf, true)])
+		}
 	}
 }
 
@@ -196,6 +325,8 @@ const (
 	testNow      = 1764000000
 )
 
+const checkoutURL = "https://shop.example.com/checkout/cart"
+
 // newRig builds a Gate on a stub transport, a fixed clock at testNow, recorded sleeps, a
 // debug logger and a fresh cache folder; edit changes the Config first.
 func newRig(t testing.TB, edit func(*Config)) *rig {
@@ -235,6 +366,25 @@ func (r *rig) run(url string, cookies map[string]string) (bool, []call) {
 	rec := newRecorder(cookies)
 	ok := r.gate.NewAdapter(rec, url, testUA, testIP, "").IsContinue(context.Background())
 	return ok, rec.calls
+}
+
+// simpleSettings is a settings document whose queue q sends /checkout visitors to the queue in
+// simple mode; version changes the queue server so that tests can tell documents apart.
+func simpleSettings(version int) string {
+	return settingsJSON(queueJSON("q", "", fmt.Sprintf(`,"adapterMode":"simple","queueServer":"v%d.example"`, version)))
+}
+
+// servedVersion runs a /checkout request and returns which settings version redirected it
+// (0 when the page ran).
+func (r *rig) servedVersion(t *testing.T) int {
+	t.Helper()
+	ok, calls := r.run(checkoutURL, nil)
+	if ok {
+		return 0
+	}
+	var v int
+	fmt.Sscanf(calls[len(calls)-1].Location, "https://v%d.example", &v)
+	return v
 }
 
 // queueJSON is one queue of a settings document, with the vectors' usual defaults.
@@ -285,4 +435,47 @@ func contextWithCancelled() (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx, cancel
+}
+
+// site runs a protected net/http site on httptest (https when useTLS): every path serves
+// "protected content" behind g.Handler. It closes when the test ends.
+func site(t *testing.T, g *Gate, useTLS bool) *httptest.Server {
+	t.Helper()
+	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "protected content") })
+	var s *httptest.Server
+	if useTLS {
+		s = httptest.NewTLSServer(g.Handler(page))
+	} else {
+		s = httptest.NewServer(g.Handler(page))
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// get requests rawURL without following redirects.
+func get(t *testing.T, client *http.Client, rawURL string, cookies ...*http.Cookie) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest("GET", rawURL, nil)
+	req.Header.Set("User-Agent", testUA)
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	c := *client
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func cookieNamed(resp *http.Response, name string) *http.Cookie {
+	for _, c := range resp.Cookies() {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
 }
