@@ -2,7 +2,7 @@ package queuefair_test
 
 // End-to-end journeys in a real browser: headless Chromium, driven with --dump-dom and a
 // persistent profile, against a protected site and the stand-in Queue-Fair servers of
-// example_test.go, all on loopback. Skipped when no Chromium is installed.
+// exampleutils_test.go, all on loopback. Skipped when no Chromium is installed.
 
 import (
 	"context"

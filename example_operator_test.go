@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 
 	"github.com/queuefair/queuefair"
 )
@@ -16,8 +17,17 @@ import (
 // after a deploy are queued by the settings rather than let through while they load. New
 // downloads nothing; Load reads the cache file or downloads now, and says why it could not.
 func ExampleGate_Load() {
-	qf, gate, stop := startDemo("safe", "SafeGuard", nil)
-	defer stop()
+	qf := newStandIn("safe", "SafeGuard") // the Queue-Fair servers, on a local TLS test server
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
 
 	fmt.Printf("after New: source %q\n", gate.Status().Source)
 	if err := gate.Load(context.Background()); err != nil {
@@ -27,12 +37,10 @@ func ExampleGate_Load() {
 	fmt.Printf("after Load: source %q, %d queue, fresh %v, %d download\n", s.Source, s.Queues, s.Fresh, s.Downloads)
 
 	// A Gate whose account the files server does not know.
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
-	cfg := demoConfig(qf, cacheDir)
 	cfg.Account = "no-such-account"
+	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) // quiet: Load says why below
 	wrong, _ := queuefair.New(cfg)
-	err := wrong.Load(context.Background())
+	err = wrong.Load(context.Background())
 	fmt.Println(errors.Is(err, queuefair.ErrNoSettings), err)
 	// Output:
 	// after New: source ""
@@ -43,8 +51,17 @@ func ExampleGate_Load() {
 // ExampleGate_Status serves a health endpoint from a Gate's Status: ready once the Gate holds
 // settings, with where they came from and how many queues they have.
 func ExampleGate_Status() {
-	_, gate, stop := startDemo("safe", "SafeGuard", nil)
-	defer stop()
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
 
 	healthz := func(w http.ResponseWriter, r *http.Request) {
 		s := gate.Status()
@@ -72,9 +89,20 @@ func ExampleGate_Status() {
 // ExampleGate_Close stops a Gate at shutdown: its background work ends, its idle connections
 // close, and from then on every page runs.
 func ExampleGate_Close() {
-	qf, gate, stop := startDemo("simple", "", nil)
-	defer stop()
-	site := protect(gate, "checkout page")
+	qf := newStandIn("simple", "")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	fmt.Println("before Close:")

@@ -8,228 +8,32 @@ import (
 	"expvar"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/queuefair/queuefair"
 )
 
-// The demo's account and queue, as they would appear in the Queue-Fair portal.
-const (
-	demoAccount     = "demo-shop"
-	demoSecret      = "demo-account-secret"
-	demoQueue       = "sale"
-	demoQueueSecret = "demo-queue-secret"
-	demoUA          = "Mozilla/5.0 (X11; Linux x86_64) DemoBrowser/1.0"
-)
-
-// standIn is a local stand-in for the three Queue-Fair servers, on one TLS test server: the
-// files server (settings), the adapter server (its answer set by action) and the queue server
-// (which lets every visitor straight through by signing a Passed String, as the real one does
-// when a visitor reaches the front of the queue).
-type standIn struct {
-	srv    *httptest.Server
-	action string // adapter answer: "SafeGuard" or "SendToQueue"
-	mode   string // the queue's adapterMode: "safe" or "simple"
-
-	mu                       sync.Mutex
-	adapterCalls, queueVisit int
-}
-
-func newStandIn(mode, action string) *standIn {
-	s := &standIn{mode: mode, action: action}
-	s.srv = httptest.NewTLSServer(http.HandlerFunc(s.serve))
-	return s
-}
-
-func (s *standIn) host() string { return strings.TrimPrefix(s.srv.URL, "https://") }
-
-func (s *standIn) serve(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	switch {
-	case r.URL.Path == "/"+demoAccount+"/"+demoSecret+"/queue-fair-settings.json":
-		fmt.Fprintf(w, `{"queues":[{"name":%q,"displayName":"Big Sale","secret":%q,"passedLifetimeMinutes":20,
-			"queueServer":%q,"adapterServer":%q,"adapterMode":%q,"dynamicTarget":"disabled",
-			"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}}]}`,
-			demoQueue, demoQueueSecret, s.host(), s.host(), s.mode)
-	case r.URL.Path == "/adapter/"+demoQueue:
-		s.adapterCalls++
-		if s.action == "SendToQueue" {
-			fmt.Fprintf(w, `{"uid":"visitor-1","cookieSeconds":86400,"action":"SendToQueue","location":"https://%s/%s"}`, s.host(), demoQueue)
-			return
-		}
-		pass := sign(r.URL.Query().Get("identifier"), "SafeGuard")
-		fmt.Fprintf(w, `{"uid":"visitor-1","cookieSeconds":86400,"action":"SafeGuard","queue":%q,"validation":%q}`, demoQueue, url.QueryEscape(pass))
-	case r.URL.Path == "/"+demoQueue:
-		s.queueVisit++
-		if e := r.URL.Query().Get("qfError"); e != "" {
-			fmt.Fprintf(w, "queue page: %s", e)
-			return
-		}
-		target := r.URL.Query().Get("target")
-		sep := "?"
-		if strings.Contains(target, "?") {
-			sep = "&"
-		}
-		http.Redirect(w, r, target+sep+sign(r.UserAgent(), "Queue"), http.StatusFound)
-	default:
-		http.NotFound(w, r)
-	}
-}
-
-// sign makes a Passed String for a visitor's User-Agent, signed with the queue secret.
-func sign(userAgent, passType string) string { return signAt(userAgent, passType, time.Now()) }
-
-// signAt is sign with the timestamp of at.
-func signAt(userAgent, passType string, at time.Time) string {
-	body := fmt.Sprintf("qfqid=demo-qid&qfts=%d&qfa=%s&qfq=%s&qfpt=%s&", at.Unix(), demoAccount, demoQueue, passType)
-	m := hmac.New(sha256.New, []byte(demoQueueSecret))
-	m.Write([]byte(userAgent + body))
-	return body + "qfh=" + hex.EncodeToString(m.Sum(nil))
-}
-
-// demoConfig is the Gate's configuration for the demo: the stand-in as files server, its
-// certificate trusted, a private cache folder and a quiet logger.
-func demoConfig(s *standIn, cacheDir string) queuefair.Config {
-	cfg := queuefair.NewConfig(demoAccount, demoSecret)
-	cfg.FilesServer = s.host()
-	cfg.HTTPClient = s.srv.Client()
-	cfg.SettingsFileCacheLocation = cacheDir
-	cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	return cfg
-}
-
-// visitor is a browser: a cookie jar, and a log of each hop it makes.
-type visitor struct {
-	client *http.Client
-	roles  map[string]string // host -> "site" or "queue-fair"
-}
-
-func newVisitor(s *standIn, site *httptest.Server) *visitor {
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{
-		Jar:           jar,
-		Transport:     s.srv.Client().Transport,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return &visitor{client: client, roles: map[string]string{
-		strings.TrimPrefix(site.URL, "http://"): "site",
-		s.host():                                "queue-fair",
-	}}
-}
-
-// visit follows rawURL hop by hop, printing each one, until a page or a host it does not know.
-func (v *visitor) visit(rawURL string) {
-	for hop := 0; hop < 8; hop++ {
-		req, _ := http.NewRequest("GET", rawURL, nil)
-		req.Header.Set("User-Agent", demoUA)
-		resp, err := v.client.Do(req)
-		if err != nil {
-			fmt.Println("  error:", err)
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusFound {
-			fmt.Printf("  %s -> %d %q\n", v.describe(rawURL), resp.StatusCode, body)
-			return
-		}
-		next := resp.Header.Get("Location")
-		fmt.Printf("  %s -> 302 to %s\n", v.describe(rawURL), v.describe(next))
-		u, _ := url.Parse(next)
-		if v.roles[u.Host] == "" {
-			return
-		}
-		rawURL = next
-	}
-}
-
-// describe shows a URL with hosts named by role, a target decoded, and a Passed String named
-// rather than printed (it holds a timestamp and a hash).
-func (v *visitor) describe(rawURL string) string {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return rawURL
-	}
-	who := v.roles[u.Host]
-	if who == "" {
-		who = u.Host
-	}
-	out := who + " " + u.Path
-	q := u.Query()
-	var params []string
-	if t := q.Get("target"); t != "" {
-		params = append(params, "target="+v.describe(t))
-	}
-	for _, k := range []string{"qfuid", "qfError", "a"} {
-		if val := q.Get(k); val != "" {
-			params = append(params, k+"="+val)
-		}
-	}
-	if len(params) > 0 {
-		out += " [" + strings.Join(params, ", ") + "]"
-	}
-	if q.Has("qfqid") {
-		out += " + Passed String"
-	}
-	return out
-}
-
-// cookies lists the names of the cookies the visitor holds for the site.
-func (v *visitor) cookies(site *httptest.Server) string {
-	u, _ := url.Parse(site.URL)
-	var names []string
-	for _, c := range v.client.Jar.Cookies(u) {
-		names = append(names, c.Name)
-	}
-	sort.Strings(names)
-	return strings.Join(names, ", ")
-}
-
-// startDemo starts the stand-in with the queue in mode and the adapter answering action, and
-// a Gate for it whose Config edit may change; stop cleans both up.
-func startDemo(mode, action string, edit func(*queuefair.Config)) (qf *standIn, gate *queuefair.Gate, stop func()) {
-	qf = newStandIn(mode, action)
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	cfg := demoConfig(qf, cacheDir)
-	if edit != nil {
-		edit(&cfg)
-	}
-	gate, err := queuefair.New(cfg)
-	if err != nil {
-		panic(err)
-	}
-	return qf, gate, func() { qf.srv.Close(); os.RemoveAll(cacheDir) }
-}
-
-// protect serves page behind the Gate's middleware on a local test site.
-func protect(gate *queuefair.Gate, body string) *httptest.Server {
-	page := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) })
-	return httptest.NewServer(gate.Handler(page))
-}
-
 // Example shows the checkQueueFair pattern: Check first in a handler, then the page through
 // the same ResponseWriter. The queue is in SafeGuard, so the adapter server lets the visitor
 // through and the adapter stores the Passed Cookie; the second visit needs no adapter call.
 func Example() {
-	qf := newStandIn("safe", "SafeGuard")
-	defer qf.srv.Close()
-	cacheDir, _ := os.MkdirTemp("", "queuefair-demo")
-	defer os.RemoveAll(cacheDir)
+	qf := newStandIn("safe", "SafeGuard") // the Queue-Fair servers, on a local TLS test server
+	defer qf.close()
 
-	gate, err := queuefair.New(demoConfig(qf, cacheDir))
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
 	if err != nil {
 		panic(err)
 	}
+
 	checkout := func(w http.ResponseWriter, r *http.Request) {
 		if !gate.Check(w, r) {
 			return // the visitor has been redirected
@@ -260,9 +64,21 @@ func Example() {
 // Passed String; the adapter checks it, stores it as the Passed Cookie and redirects once more
 // to strip it from the address bar.
 func Example_simpleMode() {
-	qf, gate, stop := startDemo("simple", "", func(c *queuefair.Config) { c.AdapterMode = queuefair.ModeSimple })
-	defer stop()
-	site := protect(gate, "checkout page") // gate.Handler(page)
+	qf := newStandIn("simple", "") // the Queue-Fair servers, on a local TLS test server
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	cfg.AdapterMode = queuefair.ModeSimple
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	browser := newVisitor(qf, site)
@@ -287,9 +103,20 @@ func Example_simpleMode() {
 // Example_safeModeQueued shows a queued visitor in safe mode: the adapter server answers
 // SendToQueue with the queue's address and a uid, which the adapter stores and passes on.
 func Example_safeModeQueued() {
-	qf, gate, stop := startDemo("safe", "SendToQueue", nil)
-	defer stop()
-	site := protect(gate, "checkout page")
+	qf := newStandIn("safe", "SendToQueue") // the adapter server says the queue is busy
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	browser := newVisitor(qf, site)
@@ -309,11 +136,21 @@ func Example_safeModeQueued() {
 // for them (here, a tampered timestamp): the adapter pauses a second, as the reference does, and
 // sends the visitor to the queue's InvalidQuery page.
 func Example_invalidPassedString() {
-	qf, gate, stop := startDemo("safe", "SafeGuard", func(c *queuefair.Config) {
-		c.Sleep = func(_ context.Context, d time.Duration) { fmt.Println("  (the adapter pauses", d, "before answering)") }
-	})
-	defer stop()
-	site := protect(gate, "checkout page")
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	cfg.Sleep = func(_ context.Context, d time.Duration) { fmt.Println("  (the adapter pauses", d, "before answering)") }
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	pass := sign(demoUA, "Queue")
@@ -332,10 +169,20 @@ func Example_invalidPassedString() {
 // Cookie that the client-side adapter obtained, with the queue's secret, and sends visitors
 // without a valid one to the InvalidCookie page. No settings are downloaded.
 func ExampleGate_CheckCookie() {
-	qf, gate, stop := startDemo("safe", "SafeGuard", nil)
-	defer stop()
+	qf := newStandIn("safe", "SafeGuard")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
 	app := func(w http.ResponseWriter, r *http.Request) {
-		if !gate.CheckCookie(w, r, demoQueue, demoQueueSecret, 60) {
+		if !gate.CheckCookie(w, r, "sale", "demo-queue-secret", 60) { // the queue's name and secret
 			return
 		}
 		io.WriteString(w, "app page")
@@ -347,7 +194,7 @@ func ExampleGate_CheckCookie() {
 	fmt.Println("without a Passed Cookie:")
 	browser.visit(site.URL + "/app")
 	siteURL, _ := url.Parse(site.URL)
-	browser.client.Jar.SetCookies(siteURL, []*http.Cookie{{Name: queuefair.CookieNameBase + demoQueue, Value: sign(demoUA, "Queue")}})
+	browser.client.Jar.SetCookies(siteURL, []*http.Cookie{{Name: queuefair.CookieNameBase + "sale", Value: sign(demoUA, "Queue")}})
 	fmt.Println("with one:")
 	browser.visit(site.URL + "/app")
 	// Output:
@@ -362,8 +209,18 @@ func ExampleGate_CheckCookie() {
 // to last 20 seconds, and the visitor is checked as one without a pass (here, in simple mode,
 // sent to the queue server with qfx=CLEAR).
 func ExampleGate_CheckExtra() {
-	_, gate, stop := startDemo("simple", "", nil)
-	defer stop()
+	qf := newStandIn("simple", "")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
 	orderComplete := func(w http.ResponseWriter, r *http.Request) {
 		if !gate.CheckExtra(w, r, queuefair.ExtraClear) {
 			return
@@ -373,7 +230,7 @@ func ExampleGate_CheckExtra() {
 
 	r := httptest.NewRequest("GET", "https://shop.example/checkout/complete", nil)
 	r.Header.Set("User-Agent", demoUA)
-	r.AddCookie(&http.Cookie{Name: queuefair.CookieNameBase + demoQueue, Value: sign(demoUA, "Queue")})
+	r.AddCookie(&http.Cookie{Name: queuefair.CookieNameBase + "sale", Value: sign(demoUA, "Queue")})
 	w := httptest.NewRecorder()
 	orderComplete(w, r)
 	resp := w.Result()
@@ -392,18 +249,28 @@ func ExampleGate_CheckExtra() {
 // Prometheus or OpenTelemetry is the same few lines with their counter types.
 func ExampleConfig_onDecision() {
 	outcomes := expvar.NewMap("queuefair_outcomes_example")
-	_, gate, stop := startDemo("simple", "", func(c *queuefair.Config) {
-		c.AdapterMode = queuefair.ModeSimple
-		c.OnDecision = func(_ context.Context, d queuefair.Decision) {
-			key := d.Outcome.String()
-			if d.Reason != queuefair.ReasonNone {
-				key += ":" + d.Reason.String()
-			}
-			outcomes.Add(key, 1)
+	qf := newStandIn("simple", "")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	cfg.AdapterMode = queuefair.ModeSimple
+	cfg.OnDecision = func(_ context.Context, d queuefair.Decision) {
+		key := d.Outcome.String()
+		if d.Reason != queuefair.ReasonNone {
+			key += ":" + d.Reason.String()
 		}
-	})
-	defer stop()
-	site := protect(gate, "page")
+		outcomes.Add(key, 1)
+	}
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	browser := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -420,15 +287,25 @@ func ExampleConfig_onDecision() {
 // ExampleConfig_dryRun rehearses the rules on live traffic: with DryRun the adapter decides
 // as usual and reports it, but sends the visitor nothing, so every page runs.
 func ExampleConfig_dryRun() {
-	_, gate, stop := startDemo("simple", "", func(c *queuefair.Config) {
-		c.AdapterMode = queuefair.ModeSimple
-		c.DryRun = true
-		c.OnDecision = func(_ context.Context, d queuefair.Decision) {
-			fmt.Printf("would have: %s (queue %q, page runs: %v)\n", d.Outcome, d.Queue, d.Continue)
-		}
-	})
-	defer stop()
-	site := protect(gate, "checkout page")
+	qf := newStandIn("simple", "")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	cfg.AdapterMode = queuefair.ModeSimple
+	cfg.DryRun = true
+	cfg.OnDecision = func(_ context.Context, d queuefair.Decision) {
+		fmt.Printf("would have: %s (queue %q, page runs: %v)\n", d.Outcome, d.Queue, d.Continue)
+	}
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	checkout := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "checkout page") })
+	site := httptest.NewServer(gate.Handler(checkout))
 	defer site.Close()
 
 	resp, err := site.Client().Get(site.URL + "/checkout")
