@@ -194,13 +194,6 @@ func vectorRig(t *testing.T, v vector) (*rig, error) {
 	return r, err
 }
 
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
-}
-
 // TestConformanceThroughCheck runs every scenario a second time through Gate.Check, from an
 // http.Request built as a browser would send it (URL, User-Agent, RemoteAddr, Cookie header,
 // TLS for https), and compares what reaches the wire: the decision, the status, the Location,

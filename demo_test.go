@@ -4,28 +4,10 @@ import (
 	"context"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 )
-
-// goTool is the go command that runs this test, or "" when there is none.
-func goTool() string {
-	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
-		return p
-	}
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return ""
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
 
 // TestDemoWalk runs the README's demo, "go run ./testdata/demo -walk", and checks that its
 // transcript still shows each visitor's hops, so that the demo cannot rot. Everything it

@@ -1,9 +1,11 @@
 package queuefair_test
 
-// The scaffolding of the Examples (example_test.go, example_operator_test.go) and the browser
-// journeys (browser_test.go), in the external test package: a local stand-in for the
-// Queue-Fair servers, a Passed String signer, and a visitor that prints each hop. The Examples
-// spell out the queuefair.Config they use; startDemo, which hides it, is for the tests.
+// The external test package's shared helpers: the scaffolding of the Examples
+// (example_test.go, example_operator_test.go) and the browser journeys (browser_test.go), that
+// is a local stand-in for the Queue-Fair servers, a Passed String signer and a visitor that
+// prints each hop; and goTool, for the tests that run the go command (demo_test.go,
+// readme_test.go). The Examples spell out the queuefair.Config they use; startDemo, which
+// hides it, is for the tests.
 
 import (
 	"crypto/hmac"
@@ -17,6 +19,9 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -225,4 +230,21 @@ func startDemo(mode, action string, edit func(*queuefair.Config)) (qf *standIn, 
 		panic(err)
 	}
 	return qf, gate, qf.close
+}
+
+// goTool is the go command that runs this test, or "" when there is none.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return ""
+}
+
+// fileExists reports whether p names a file.
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

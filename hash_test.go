@@ -1,50 +1,14 @@
 package queuefair
 
 import (
-	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 )
-
-// oracle is testdata/python-oracle.json: inputs of ours run through the Python reference and
-// urllib, and what they returned.
-type oracle struct {
-	Components []struct {
-		URL, Domain, Path, Query string
-	} `json:"components"`
-	ParseQS []struct {
-		S   string  `json:"s"`
-		QFH *string `json:"qfh"`
-		QSp *string `json:"q fh"`
-	} `json:"parse_qs"`
-	Unquote []struct {
-		S       string `json:"s"`
-		Unquote string `json:"unquote"`
-	} `json:"unquote"`
-	Identifier []struct {
-		UA string `json:"ua"`
-		ID string `json:"id"`
-	} `json:"identifier"`
-}
-
-func loadOracle(t *testing.T) oracle {
-	t.Helper()
-	data, err := os.ReadFile("testdata/python-oracle.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var o oracle
-	if err := json.Unmarshal(data, &o); err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
 
 // TestSignerKnownValue holds the package's signer to a hash the reference computed: the Passed
 // Cookie of the conformance scenario cookie-valid-domain, which the reference accepted.

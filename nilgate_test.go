@@ -2,28 +2,11 @@ package queuefair
 
 import (
 	"io"
-	"log"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 )
-
-// captureDefaultLogger points slog.Default at a buffer for the rest of the test, and puts back
-// both slog's and the log package's defaults afterwards (slog.SetDefault also redirects log).
-func captureDefaultLogger(t *testing.T) *logBuffer {
-	t.Helper()
-	buf := &logBuffer{}
-	old, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
-	slog.SetDefault(buf.logger())
-	t.Cleanup(func() {
-		slog.SetDefault(old)
-		log.SetOutput(oldOut)
-		log.SetFlags(oldFlags)
-	})
-	return buf
-}
 
 // A nil Gate (New failed, or a package-level gate shadowed in main) lets every page run; it
 // must say so, or a site runs its sale with no waiting room and nothing in the log.

@@ -17,8 +17,6 @@ import (
 	"unicode/utf8"
 )
 
-var cacheControl = call{Op: "addHeader", Name: "Cache-Control", Value: "no-store, max-age=0"}
-
 func TestComponentsMatchPython(t *testing.T) {
 	for _, tt := range loadOracle(t).Components {
 		mustEqual(t, "Domain of "+tt.URL, domainOf(tt.URL), tt.Domain)

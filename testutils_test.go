@@ -2,15 +2,19 @@ package queuefair
 
 // The internal tests' shared helpers, one of each:
 //
-//   - Services: recorder (records every call; the tests' usual Service) and noopService.
+//   - Services: recorder (records every call; the tests' usual Service, with cacheControl,
+//     the call that goes with every redirect and cookie) and noopService.
 //   - Fake Queue-Fair servers: stubTransport, in memory (the files and adapter servers as a
 //     table of URLs, for a rig on a fixed clock), and switchable, a real TLS server whose
 //     handler a test swaps (for faults that need a network: hangs, drips, resets, timeouts).
 //   - A Gate wired to test doubles: rig (newRig, and faultRig on a switchable files server),
-//     with the clock, sleeps and logBuffer doubles and the account's test constants.
+//     with the clock, sleeps and logBuffer doubles and the account's test constants;
+//     captureDefaultLogger for what goes to slog.Default.
 //   - Settings, passes and URLs: queueJSON, settingsJSON, simpleSettings, passToken, hashHex,
-//     adapterURL, checkoutURL.
+//     adapterURL, checkoutURL; loadOracle, what the Python reference and urllib returned
+//     (testdata/python-oracle.json).
 //   - A protected net/http site: site, with get and cookieNamed to visit it.
+//   - Assertions: mustEqual, nilIfEmpty.
 //
 // The external tests (package queuefair_test: the Examples, the browser journeys) cannot see
 // these; their stand-in and visitor are in exampleutils_test.go.
@@ -25,9 +29,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -74,6 +80,9 @@ func (r *recorder) GetCookie(name string) string { return r.cookies[name] }
 func (r *recorder) AddHeader(name, value string) {
 	r.calls = append(r.calls, call{Op: "addHeader", Name: name, Value: value})
 }
+
+// cacheControl is the call that marks a response the adapter changed as not to be cached.
+var cacheControl = call{Op: "addHeader", Name: "Cache-Control", Value: "no-store, max-age=0"}
 
 // noopService is a Service that does nothing, for benchmarks and fuzzing.
 type noopService struct{ cookies map[string]string }
@@ -306,6 +315,21 @@ func discardLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
+// captureDefaultLogger points slog.Default at a buffer for the rest of the test, and puts back
+// both slog's and the log package's defaults afterwards (slog.SetDefault also redirects log).
+func captureDefaultLogger(t *testing.T) *logBuffer {
+	t.Helper()
+	buf := &logBuffer{}
+	old, oldOut, oldFlags := slog.Default(), log.Writer(), log.Flags()
+	slog.SetDefault(buf.logger())
+	t.Cleanup(func() {
+		slog.SetDefault(old)
+		log.SetOutput(oldOut)
+		log.SetFlags(oldFlags)
+	})
+	return buf
+}
+
 // rig is a Gate wired to test doubles.
 type rig struct {
 	gate   *Gate
@@ -423,11 +447,54 @@ func adapterURL(q string) string {
 	return "https://adapter.queue-fair.net/adapter/" + q + "?ipaddress=" + urlencode(testIP) + "&identifier=" + urlencode(testUA)
 }
 
+// oracle is testdata/python-oracle.json: inputs of ours run through the Python reference and
+// urllib, and what they returned.
+type oracle struct {
+	Components []struct {
+		URL, Domain, Path, Query string
+	} `json:"components"`
+	ParseQS []struct {
+		S   string  `json:"s"`
+		QFH *string `json:"qfh"`
+		QSp *string `json:"q fh"`
+	} `json:"parse_qs"`
+	Unquote []struct {
+		S       string `json:"s"`
+		Unquote string `json:"unquote"`
+	} `json:"unquote"`
+	Identifier []struct {
+		UA string `json:"ua"`
+		ID string `json:"id"`
+	} `json:"identifier"`
+}
+
+// loadOracle reads testdata/python-oracle.json.
+func loadOracle(t *testing.T) oracle {
+	t.Helper()
+	data, err := os.ReadFile("testdata/python-oracle.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o oracle
+	if err := json.Unmarshal(data, &o); err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
 func mustEqual[T comparable](t testing.TB, what string, got, want T) {
 	t.Helper()
 	if got != want {
 		t.Errorf("%s = %v, want %v", what, got, want)
 	}
+}
+
+// nilIfEmpty makes an empty slice nil, so that reflect.DeepEqual takes none and [] as equal.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // contextWithCancelled returns a context that has already ended.
