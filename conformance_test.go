@@ -95,6 +95,16 @@ func loadVectors(t testing.TB) map[string]vector {
 	return out
 }
 
+// vectorNames are the names of vectors, sorted, so that scenarios run in the same order.
+func vectorNames(vectors map[string]vector) []string {
+	names := make([]string, 0, len(vectors))
+	for n := range vectors {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
 // TestConformance runs every recorded scenario: same decision, same Service calls in the same
 // order, same URLs fetched, same pauses. specExpect, where present, replaces expect.
 func TestConformance(t *testing.T) {
@@ -102,11 +112,7 @@ func TestConformance(t *testing.T) {
 	if len(vectors) < 380 {
 		t.Fatalf("found %d conformance scenarios, want the 100+ in testdata/conformance and the 280+ in testdata/recorded", len(vectors))
 	}
-	names := make([]string, 0, len(vectors))
-	for n := range vectors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := vectorNames(vectors)
 	for _, name := range names {
 		v := vectors[name]
 		t.Run(name, func(t *testing.T) {
@@ -203,11 +209,7 @@ func vectorRig(t *testing.T, v vector) (*rig, error) {
 // rebuild it (AbsoluteURL), such as a raw ';' or non-ASCII byte.
 func TestConformanceThroughCheck(t *testing.T) {
 	vectors := loadVectors(t)
-	names := make([]string, 0, len(vectors))
-	for n := range vectors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := vectorNames(vectors)
 	ran := 0
 	for _, name := range names {
 		v := vectors[name]
@@ -336,11 +338,7 @@ func wireCookie(name, value string, deleted bool) string {
 // the dry run reports OutcomeWouldConsult for the first queue it would have asked about.
 func TestConformanceDryRun(t *testing.T) {
 	vectors := loadVectors(t)
-	names := make([]string, 0, len(vectors))
-	for n := range vectors {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := vectorNames(vectors)
 	seen := map[Outcome]int{}
 	var mu sync.Mutex
 	t.Run("all", func(t *testing.T) {
