@@ -102,6 +102,11 @@ func TestHashesComparedInConstantTime(t *testing.T) {
 			}
 		}
 	}
+	for _, name := range []string{"matches", "constantTimeEqual", "validateQuery", "validateCookie"} {
+		if funcs[name] == nil {
+			t.Fatalf("no func %s in hash.go or queuefair.go: if it moved or was renamed, point this test at it", name)
+		}
+	}
 	calls := func(fd *ast.FuncDecl, name string) bool {
 		found := false
 		ast.Inspect(fd, func(n ast.Node) bool {
