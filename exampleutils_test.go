@@ -30,7 +30,9 @@ import (
 	"github.com/queuefair/queuefair"
 )
 
-// The demo's account and queue, as they would appear in the Queue-Fair portal.
+// The demo's account and queue, as they would appear in the Queue-Fair portal. The Examples
+// write the account, its secret and the queue out ("demo-shop", "sale"), so that each reads
+// on its own on pkg.go.dev; the stand-in serves these.
 const (
 	demoAccount     = "demo-shop"
 	demoSecret      = "demo-account-secret"
