@@ -86,7 +86,7 @@ func FuzzComponents(f *testing.F) {
 		if !utf8.ValidString(needle) {
 			return // rule values come from JSON strings: always UTF-8
 		}
-		d, p, q := domainOf(u), pathOf(u), queryOf(u)
+		d, p, q := domainOf(u), pathOf(u), queryComponent(u)
 		a := Adapter{requestedURL: u}
 		if a.parts(); a.domain != d || a.path != p || a.query != q {
 			t.Fatalf("cutParts(%q) = %q %q %q; step by step %q %q %q", u, a.domain, a.path, a.query, d, p, q)
