@@ -186,11 +186,10 @@ func parseDigits(s string) (n int64, ok bool) {
 
 // --- urllib.parse
 
-// queryValues is Python's urllib.parse.parse_qs(s)[k1][0] and [k2][0] in one pass over s (a
-// signed pass is checked for both qfh and qfts): the first non-blank value of each key in the
-// '&'-separated s, names and values decoded ('+' is a space, bad '%' escapes stay text). ok1
-// and ok2 are false for a key with no non-blank value. With k1 == k2, v2 is the second value.
-func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
+// queryValue is Python's urllib.parse.parse_qs(s)[key][0]: the value of the first field of the
+// '&'-separated s named key with a value that is not blank, name and value decoded ('+' is a
+// space, a bad '%' escape stays text); ok is false when there is none.
+func queryValue(s, key string) (v string, ok bool) {
 	for s != "" {
 		field := s
 		if i := strings.IndexByte(s, '&'); i >= 0 {
@@ -198,31 +197,18 @@ func queryValues(s, k1, k2 string) (v1 string, ok1 bool, v2 string, ok2 bool) {
 		} else {
 			s = ""
 		}
-		eq := strings.IndexByte(field, '=')
-		if eq < 0 || eq == len(field)-1 {
+		name, raw, found := strings.Cut(field, "=")
+		if !found || raw == "" {
 			continue // parse_qs drops a field without '=' or with a blank value
 		}
-		name, raw := field[:eq], field[eq+1:]
 		if hasEscapes(name, true) {
 			name = unquote(name, true) // rare: an encoded name such as qf%68
 		}
-		switch {
-		case !ok1 && name == k1:
-			v1, ok1 = unquote(raw, true), true
-		case !ok2 && name == k2:
-			v2, ok2 = unquote(raw, true), true
-		}
-		if ok1 && ok2 {
-			break
+		if name == key {
+			return unquote(raw, true), true
 		}
 	}
-	return
-}
-
-// queryValue is Python's urllib.parse.parse_qs(s)[key][0]: the first non-blank value of key.
-func queryValue(s, key string) (string, bool) {
-	v, ok, _, _ := queryValues(s, key, key)
-	return v, ok
+	return "", false
 }
 
 // unquote is Python's urllib.parse.unquote (plus=false) and unquote_plus (plus=true):
@@ -293,14 +279,6 @@ func invalidPrefixLen(b []byte) int {
 
 // hasEscapes reports whether s holds a '%' (or, with plus, a '+'): whether unquote changes it.
 func hasEscapes(s string, plus bool) bool {
-	if len(s) < 16 { // a field name: a loop beats two calls to IndexByte
-		for i := 0; i < len(s); i++ {
-			if s[i] == '%' || plus && s[i] == '+' {
-				return true
-			}
-		}
-		return false
-	}
 	return strings.IndexByte(s, '%') >= 0 || (plus && strings.IndexByte(s, '+') >= 0)
 }
 

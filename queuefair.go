@@ -1358,22 +1358,16 @@ func hostInScheme(u string, off int, host string) bool {
 	return false
 }
 
-// domainOf is the Domain branch of Python's isRuleMatch: every "http://" and then every
-// "https://" removed from the URL, then the text before the first '?', '#', '/' or ':'. The
-// removals only matter before the first '?' or '#', so the usual URL (a scheme, then no other
-// "://" before its query) is cut in place.
+// domainOf is the Domain branch of Python's isRuleMatch, line for line: cutParts takes it
+// only for URLs of an unusual shape, and FuzzComponents holds the two to the same answer.
 func domainOf(u string) string {
-	off := schemeLen(u)
-	if off == 0 {
-		return domainOfAny(u)
-	}
-	rest := u[off:]
-	host := rest[:indexHostEnd(rest)]
-	tail := rest[len(host):]
-	if strings.Contains(tail[:indexQueryOrFragment(tail)], "://") {
-		return domainOfAny(u)
-	}
-	return host
+	comp := strings.ReplaceAll(u, "http://", "")
+	comp = strings.ReplaceAll(comp, "https://", "")
+	comp, _, _ = strings.Cut(comp, "?")
+	comp, _, _ = strings.Cut(comp, "#")
+	comp, _, _ = strings.Cut(comp, "/")
+	comp, _, _ = strings.Cut(comp, ":")
+	return comp
 }
 
 // schemeLen is the length of a leading "https://" or "http://", or 0.
@@ -1387,16 +1381,6 @@ func schemeLen(u string) int {
 	return 0
 }
 
-// domainOfAny is domainOf for any text: Python's replacements, done only when a "://" before
-// the query could be affected.
-func domainOfAny(u string) string {
-	rest := u
-	if strings.Contains(u[:indexQueryOrFragment(u)], "://") {
-		rest = strings.ReplaceAll(strings.ReplaceAll(u, "http://", ""), "https://", "")
-	}
-	return rest[:indexHostEnd(rest)]
-}
-
 // indexHostEnd is the index of the first '?', '#', '/' or ':' in s, or len(s).
 func indexHostEnd(s string) int {
 	for i := 0; i < len(s); i++ {
@@ -1408,50 +1392,39 @@ func indexHostEnd(s string) int {
 	return len(s)
 }
 
-// indexQueryOrFragment is the index of the first '?' or '#' in u, or len(u).
-func indexQueryOrFragment(u string) int {
-	end := len(u)
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		end = i
-	}
-	if i := strings.IndexByte(u[:end], '#'); i >= 0 {
-		end = i
-	}
-	return end
-}
-
-// pathAfter is the Path branch of Python's isRuleMatch, for a URL whose domain d is known: the
-// text after the first occurrence of d (and after a port), up to '#' or '?'; "/" when empty.
+// pathAfter is the Path branch of Python's isRuleMatch, line for line, for the URL u whose
+// domain d (domainOf(u)) is known: cutParts takes it only for URLs of an unusual shape.
 func pathAfter(u, d string) string {
-	var comp string
-	if off := schemeLen(u); off > 0 && d != "" && strings.HasPrefix(u[off:], d) && !hostInScheme(u, off, d) {
-		comp = u[off+len(d):] // the usual shape: the first occurrence is right after the scheme
-	} else if i := strings.Index(u, d); i >= 0 {
-		comp = u[i+len(d):]
-	} else if start := len(d) - 1; start <= len(u) { // Python's u[-1 + len(d):]
-		comp = u[start:]
-	}
+	comp := pySliceFrom(u, strings.Index(u, d)+len(d))
 	if strings.HasPrefix(comp, ":") {
-		if i := strings.IndexByte(comp, '/'); i >= 0 {
+		if i := strings.IndexByte(comp, '/'); i != -1 {
 			comp = comp[i:]
 		} else {
 			comp = ""
 		}
 	}
-	if i := strings.IndexByte(comp, '#'); i >= 0 {
+	if i := strings.IndexByte(comp, '#'); i != -1 {
 		comp = comp[:i]
 	}
-	if i := strings.IndexByte(comp, '?'); i >= 0 {
+	if i := strings.IndexByte(comp, '?'); i != -1 {
 		comp = comp[:i]
 	}
 	if comp == "" {
-		return "/"
+		comp = "/"
 	}
 	return comp
 }
 
-// queryComponent is the Query branch of Python's isRuleMatch: the text after the first '?' (fragment
-// included, as Python does), or "".
+// pySliceFrom is Python's s[i:]: a negative i counts from the end, and i is clamped to s.
+func pySliceFrom(s string, i int) string {
+	if i < 0 {
+		i = max(i+len(s), 0)
+	}
+	return s[min(i, len(s)):]
+}
+
+// queryComponent is the Query branch of Python's isRuleMatch: the text after the first '?'
+// (fragment included, as Python does), or "".
 func queryComponent(u string) string {
 	i := strings.IndexByte(u, '?')
 	if i < 0 || u == "?" {
