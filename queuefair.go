@@ -103,6 +103,8 @@ type Adapter struct {
 	decision          Decision
 	rule              int    // the rule that settled the last isMatchArray
 	checking          string // the queue being checked, for a Decision that fails open
+	now               time.Time
+	haveNow           bool // now has been read (see clock)
 
 	// The parts of requestedURL that rules test, cut once (see parts).
 	domain, path, query string
@@ -836,7 +838,7 @@ func (a *Adapter) getVariant(q *queue) (string, bool) {
 // loadSettings is Python's loadSettings: the settings for this request from the Gate's cache
 // (see settingsStore.get), or nil when none can be had.
 func (a *Adapter) loadSettings() {
-	a.settings = a.g.store.get(a.ctx)
+	a.settings = a.g.store.get(a.ctx, a.clock())
 	if a.settings == nil {
 		a.g.warn("queuefair: no settings available; the page runs unqueued")
 	}
@@ -1165,11 +1167,19 @@ func (a *Adapter) fail(why string) bool {
 
 // nowSeconds is Python's time.time(), on the Gate's clock.
 func (a *Adapter) nowSeconds() float64 {
-	now := time.Now
-	if a.g != nil {
-		now = a.g.now
+	return float64(a.clock().UnixNano()) / 1e9
+}
+
+// clock is the time of this request: the Gate's clock, read once per request (the settings'
+// freshness and a pass's age are judged at the same instant).
+func (a *Adapter) clock() time.Time {
+	if !a.haveNow {
+		a.now, a.haveNow = time.Now(), true
+		if a.g != nil {
+			a.now = a.g.now()
+		}
 	}
-	return float64(now().UnixNano()) / 1e9
+	return a.now
 }
 
 // lifetimeSeconds is Python's int(queue['passedLifetimeMinutes']) * 60.

@@ -582,12 +582,11 @@ func safeFileName(s string) string {
 	}, s)
 }
 
-// get is Python's loadSettings: the settings to use for this request, or nil when none can be
-// had (the page runs). Fresh settings come from memory without a lock. Stale settings are
+// get is Python's loadSettings: the settings to use for a request at now, or nil when none
+// can be had (the page runs). Fresh settings come from memory without a lock. Stale settings are
 // returned at once while one refresh runs in the background. With no settings in memory, or
 // with lifetime 0, the request waits for the refresh, at most ReadTimeout and until ctx ends.
-func (st *settingsStore) get(ctx context.Context) *settings {
-	now := st.g.now()
+func (st *settingsStore) get(ctx context.Context, now time.Time) *settings {
 	l := st.cur.Load()
 	if l != nil && l.fresh(now) {
 		return l.s
