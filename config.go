@@ -29,6 +29,7 @@ const DefaultFilesServer = "files.queue-fair.net"
 // need; New refuses a Config that did not come from NewConfig, because two zero values here
 // mean something drastic (SettingsFileCacheLifetimeMinutes 0 downloads the settings on every
 // request, StripPassedString false leaves Passed Strings in visitors' address bars).
+// Port: a value given once to New; Python keeps its configuration in mutable class attributes.
 type Config struct {
 	// Account is Python's ACCOUNT: the account system name from the Queue-Fair portal. Required.
 	Account string
@@ -150,6 +151,7 @@ func (c *Config) validate() error {
 		return bad("build the Config with NewConfig so that the reference defaults apply")
 	case strings.TrimSpace(c.Account) == "":
 		return bad("Account is empty: set the account system name from the Queue-Fair portal")
+	// Port: refused here, once; Python raises on every request.
 	case strings.Contains(c.Account, "DELETE"):
 		return bad("Account %q still holds the DELETE placeholder: set your account system name", c.Account)
 	case strings.TrimSpace(c.AccountSecret) == "":
@@ -348,9 +350,12 @@ var outcomeNames = [...]string{
 }
 
 // String is the outcome's stable snake_case name.
-func (o Outcome) String() string {
-	if int(o) < len(outcomeNames) {
-		return outcomeNames[o]
+func (o Outcome) String() string { return stableName(outcomeNames[:], int(o)) }
+
+// stableName is names[i], or "unknown" past the end of names.
+func stableName(names []string, i int) string {
+	if i < len(names) {
+		return names[i]
 	}
 	return "unknown"
 }
@@ -392,12 +397,7 @@ var reasonNames = [...]string{
 }
 
 // String is the reason's stable snake_case name ("" for ReasonNone).
-func (r Reason) String() string {
-	if int(r) < len(reasonNames) {
-		return reasonNames[r]
-	}
-	return "unknown"
-}
+func (r Reason) String() string { return stableName(reasonNames[:], int(r)) }
 
 // Decision is what the adapter decided for one request and why. It has no Python counterpart.
 // Read it with Adapter.Decision after IsContinue, or receive it in Config.OnDecision for every

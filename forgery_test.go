@@ -188,9 +188,16 @@ func TestSignedTimestamp(t *testing.T) {
 		{"qfqid=1&xqfts=5&", "", false},
 	}
 	for _, tt := range tests {
-		ts, why := signedTimestamp(tt.signed)
+		ts := "" // the text signedTimestamp hands its parser
+		_, why := signedTimestamp(tt.signed, func(s string) (int64, bool) { ts = s; return 0, true })
 		if (why == "") != tt.ok || ts != tt.ts {
 			t.Errorf("signedTimestamp(%q) = %q, %q; want %q, ok %v", tt.signed, ts, why, tt.ts, tt.ok)
 		}
+	}
+	if ts, why := signedTimestamp("qfqid=1&qfts=12&", parseDigits); ts != 12 || why != "" {
+		t.Errorf("parsed %d, %q", ts, why)
+	}
+	if _, why := signedTimestamp("qfqid=1&qfts=1x&", parseDigits); why != "timestamp not numeric" {
+		t.Errorf("a timestamp that is not numeric: %q", why)
 	}
 }

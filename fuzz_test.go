@@ -86,7 +86,7 @@ func FuzzComponents(f *testing.F) {
 		if !utf8.ValidString(needle) {
 			return // rule values come from JSON strings: always UTF-8
 		}
-		d, p, q := domainOf(u), pathOf(u), queryOf(u)
+		d, p, q := domainOf(u), pathOf(u), queryComponent(u)
 		a := Adapter{requestedURL: u}
 		if a.parts(); a.domain != d || a.path != p || a.query != q {
 			t.Fatalf("cutParts(%q) = %q %q %q; step by step %q %q %q", u, a.domain, a.path, a.query, d, p, q)
@@ -393,6 +393,34 @@ func FuzzSignedPassTimestamp(f *testing.F) {
 		}
 		if ts < lo || ts > hi {
 			t.Fatalf("accepted %q: signed qfts %d is out of date", pass, ts)
+		}
+	})
+}
+
+// FuzzRuleComparison holds the in-place comparisons of rules to Python's lines written
+// plainly: `comp.lower() == test.lower()` and `comp.lower().find(test.lower()) != -1`. The
+// fast paths compare ASCII without lower-casing a copy; they may only skip work.
+func FuzzRuleComparison(f *testing.F) {
+	for _, s := range [][2]string{{"/Checkout/Cart", "/checkout"}, {"İstanbul", "i̇stanbul"}, {"ΟΔΟΣ", "οδος"}, {"K", "k"}, {"", ""}, {"abc", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, comp, value string) {
+		if !utf8.ValidString(value) {
+			return // a settings value comes from JSON: it is UTF-8
+		}
+		test := pythonLower(value) // as parseRule stores a case-insensitive value
+		if got, want := equalRule(comp, test, false), pythonLower(comp) == test; got != want {
+			t.Fatalf("equalRule(%q, %q) = %v, Python says %v", comp, test, got, want)
+		}
+		if got, want := equalRule(comp, value, true), comp == value; got != want {
+			t.Fatalf("case-sensitive equalRule(%q, %q) = %v, want %v", comp, value, got, want)
+		}
+		want := strings.Contains(pythonLower(comp), test)
+		if got := containsRule(comp, test, false, isASCII(comp)); got != want {
+			t.Fatalf("containsRule(%q, %q) = %v, Python says %v", comp, test, got, want)
+		}
+		if got := containsRule(comp, value, true, false); got != strings.Contains(comp, value) {
+			t.Fatalf("case-sensitive containsRule(%q, %q) = %v", comp, value, got)
 		}
 	})
 }

@@ -44,8 +44,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 )
 
 // CookieNameBase is Python's QueueFairAdapter.COOKIE_NAME_BASE: a Passed Cookie is named this
@@ -105,6 +103,8 @@ type Adapter struct {
 	decision          Decision
 	rule              int    // the rule that settled the last isMatchArray
 	checking          string // the queue being checked, for a Decision that fails open
+	now               time.Time
+	haveNow           bool // now has been read (see clock)
 
 	// The parts of requestedURL that rules test, cut once (see parts).
 	domain, path, query string
@@ -112,64 +112,11 @@ type Adapter struct {
 	urlASCII            bool // requestedURL has only ASCII bytes, so its parts need no Unicode lower-casing
 }
 
-// errAbort wraps the failures that end a request early with the page running, where Python
-// raises and isContinue's except clause returns True.
-var errAbort = errors.New("queuefair: request check abandoned")
-
-// abortError is an errAbort with the Reason a Decision reports for it.
-type abortError struct {
-	reason Reason
-	msg    string
-}
-
-func (e *abortError) Error() string        { return errAbort.Error() + ": " + e.msg }
-func (e *abortError) Is(target error) bool { return target == errAbort }
-
-// abortf builds an errAbort for malformed settings (ReasonBadSettings).
-func abortf(format string, args ...any) error {
-	return &abortError{ReasonBadSettings, fmt.Sprintf(format, args...)}
-}
-
-// answerf builds an errAbort for an unusable adapter-server answer (ReasonBadAnswer).
-func answerf(format string, args ...any) error {
-	return &abortError{ReasonBadAnswer, fmt.Sprintf(format, args...)}
-}
-
-// reasonOf is the Reason a Decision reports for err.
-func reasonOf(err error) Reason {
-	var ae *abortError
-	if errors.As(err, &ae) {
-		return ae.reason
-	}
-	return ReasonBadSettings
-}
-
-// decide records outcome o for queue as this request's decision so far (the last one stands).
-func (a *Adapter) decide(o Outcome, queue string) {
-	a.decision.Outcome, a.decision.Queue, a.decision.Reason = o, queue, ReasonNone
-	a.decision.Rule = 0
-	if o != OutcomePassedString && o != OutcomeInvalidQuery {
-		a.decision.Rule = a.rule
-	}
-}
-
-// failOpen records that the check ended early with the page running, and why, naming the
-// queue being checked then (if any) and its deciding rule.
-func (a *Adapter) failOpen(r Reason) {
-	a.decision.Outcome, a.decision.Reason = OutcomeFailedOpen, r
-	a.decision.Queue, a.decision.Rule = a.checking, 0
-	if a.checking != "" {
-		a.decision.Rule = a.rule
-	}
-}
-
-// Decision has no Python counterpart: what IsContinue decided for this request and why.
-func (a *Adapter) Decision() Decision {
-	if a == nil {
-		return Decision{Continue: true}
-	}
-	return a.decision
-}
+// =============================================================================================
+// Python's QueueFairAdapter, method by method, in the order of queue_fair_adapter.py
+// (hash and processIdentifier are in hash.go; urlencode and urldecode with Python's standard
+// library at the end of hash.go; urlToJSON, settingsURL and the shelve store in settings.go).
+// =============================================================================================
 
 // NewAdapter is Python's QueueFairAdapter constructor: the adapter for one request.
 //
@@ -190,6 +137,7 @@ func (g *Gate) NewAdapter(service Service, requestedURL, userAgent, remoteIPAddr
 		extra:           extra,
 	}
 	if g != nil {
+		// Port: DebugIP debugs that IP only; Python's DEBUG = "ip" is truthy for everyone.
 		a.d = g.cfg.Debug || (g.cfg.DebugIP != "" && remoteIPAddress == g.cfg.DebugIP)
 		a.dry = g.cfg.DryRun
 		a.decision.DryRun = a.dry
@@ -214,7 +162,8 @@ func (a *Adapter) setUIDFromCookie() {
 		}
 		return
 	}
-	if len(c)-i-1 > maxUIDBytes { // Port: a uid this long only serves to break the adapter call
+	// Port: a uid this long only serves to make the adapter server refuse the call.
+	if len(c)-i-1 > maxUIDBytes {
 		if a.d {
 			a.log("UID cookie too long: ignored", "bytes", len(c)-i-1)
 		}
@@ -239,22 +188,18 @@ func (a *Adapter) checkAndAddCacheControl() {
 }
 
 // validateQuery is Python's validateQuery: whether the Passed String in the requested URL's
-// query is signed with q's secret for this visitor and is recent. Port (SPEC 11.1): the signed
-// text, from the last qfqid= to the last qfh=, must come in that order and hold the one qfts
-// that is checked; Python reads qfts from anywhere in the query, so a fresh unsigned qfts put in
-// front of an expired Passed String would revive it.
+// query is signed with q's secret for this visitor and is recent.
+// Port: the signed text, from the last qfqid= to the last qfh=, must come in that order and
+// hold the one qfts that is checked (SPEC 11.1); Python reads qfts from anywhere in the query,
+// so a fresh unsigned qfts put in front of an expired Passed String would revive it.
 func (a *Adapter) validateQuery(q *queue) bool {
-	qstr := urlQuery(a.requestedURL)
+	qstr := urlparseQuery(a.requestedURL)
 	if a.d {
 		a.log("validating Passed String", "query", qstr)
 	}
-	hpos := lastIndex(qstr, "qfh=")
-	if hpos < 0 {
-		return a.fail("no hash in query")
-	}
-	queryHash, hasHash := queryValue(qstr, "qfh")
-	if !hasHash {
-		return a.fail("malformed hash")
+	queryHash, hpos, why := passHash(qstr)
+	if why != "" {
+		return a.fail(why)
 	}
 	qpos := lastIndex(qstr, "qfqid=")
 	if qpos < 0 {
@@ -264,13 +209,9 @@ func (a *Adapter) validateQuery(q *queue) bool {
 		return a.fail("qfh comes before qfqid")
 	}
 	signed := qstr[qpos:hpos]
-	tsText, why := signedTimestamp(signed)
+	ts, why := signedTimestamp(signed, parseDigits) // the spec asks ASCII digits of a Passed String
 	if why != "" {
 		return a.fail(why)
-	}
-	ts, ok := parseDigits(tsText)
-	if !ok {
-		return a.fail("timestamp not numeric")
 	}
 	now := a.nowSeconds()
 	limit := float64(a.g.cfg.QueryTimeLimitSeconds)
@@ -287,26 +228,6 @@ func (a *Adapter) validateQuery(q *queue) bool {
 		return a.fail("failed hash")
 	}
 	return true
-}
-
-// urlQuery is Python's urllib.parse.urlparse(url).query: the text after the first '?' that
-// comes before any '#', up to that '#'.
-func urlQuery(u string) string {
-	if i := strings.IndexByte(u, '#'); i >= 0 {
-		u = u[:i]
-	}
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[i+1:]
-	}
-	return ""
-}
-
-// fail logs why a validation failed (when debugging) and returns false.
-func (a *Adapter) fail(why string) bool {
-	if a.d {
-		a.log(why)
-	}
-	return false
 }
 
 // validateCookieFromQueue is Python's validateCookieFromQueue: validateCookie with q's secret
@@ -332,33 +253,25 @@ func (a *Adapter) ValidateCookie(secret string, passedLifetimeMinutes int, cooki
 	return a.validateCookie(newSigner(secret), passedLifetimeMinutes, cookie)
 }
 
-// validateCookie is ValidateCookie with an already keyed signer. Port (SPEC 11.1): the signed
-// text, the cookie up to its last qfh=, must start with qfqid= and hold the one qfts that is
-// checked; Python reads qfts from anywhere in the cookie, so a visitor who moved the signed text
-// into the User-Agent could write any qfts after the hash and keep a pass for ever.
+// validateCookie is ValidateCookie with an already keyed signer.
+// Port: the signed text, the cookie up to its last qfh=, must start with qfqid= and hold the
+// one qfts that is checked (SPEC 11.1); Python reads qfts from anywhere in the cookie, so a
+// visitor who moved the signed text into the User-Agent could keep a pass for ever.
 func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie string) bool {
 	if a.d {
 		a.log("validating cookie", "cookie", cookie)
 	}
-	mHash, hasHash := queryValue(cookie, "qfh")
-	if !hasHash {
-		return a.fail("cookie has no hash")
-	}
-	hpos := lastIndex(cookie, "qfh=")
-	if hpos < 0 {
-		return a.fail("cookie hash is not in plain text")
+	mHash, hpos, why := passHash(cookie)
+	if why != "" {
+		return a.fail(why)
 	}
 	signed := cookie[:hpos]
 	if !s.matches(processIdentifier(a.userAgent), signed, mHash) {
 		return a.fail("cookie hash mismatch") // never log the expected hash: it is a valid pass
 	}
-	tsText, why := signedTimestamp(signed)
+	ts, why := signedTimestamp(signed, parseInt) // Python's int() reads a cookie's
 	if why != "" {
 		return a.fail(why)
-	}
-	ts, ok := parseInt(tsText)
-	if !ok {
-		return a.fail("cookie timestamp not numeric")
 	}
 	if a.nowSeconds()-float64(ts) > float64(passedLifetimeMinutes)*60 {
 		return a.fail("cookie timestamp too old")
@@ -367,15 +280,6 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 		a.log("cookie validated")
 	}
 	return true
-}
-
-// nowSeconds is Python's time.time(), on the Gate's clock.
-func (a *Adapter) nowSeconds() float64 {
-	now := time.Now
-	if a.g != nil {
-		now = a.g.now
-	}
-	return float64(now().UnixNano()) / 1e9
 }
 
 // checkQueryString is Python's checkQueryString: look for a Passed String in the requested URL;
@@ -394,9 +298,10 @@ func (a *Adapter) checkQueryString() error {
 		return nil
 	}
 	queueName := u[i+len("qfq="):]
+	// Port: with no '&' the name runs to the end of the URL; Python drops its last character.
 	if j := strings.IndexByte(queueName, '&'); j >= 0 {
 		queueName = queueName[:j]
-	} // Port: with no '&' the name runs to the end; Python drops its last character.
+	}
 	if a.d {
 		a.log("Passed String names a queue", "queue", queueName)
 	}
@@ -428,7 +333,7 @@ func (a *Adapter) checkQueryString() error {
 				a.log("Passed String invalid: to the InvalidQuery page", "queue", q.name)
 			}
 			a.decide(OutcomeInvalidQuery, q.name)
-			a.redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
+			a.Redirect("https://"+q.queueServer+"/"+q.name+"?qfError=InvalidQuery", time.Second)
 			return nil
 		}
 		if a.d {
@@ -446,17 +351,6 @@ func (a *Adapter) checkQueryString() error {
 		a.markPassed(queueName)
 	}
 	return nil
-}
-
-// lifetimeSeconds is Python's int(queue['passedLifetimeMinutes']) * 60.
-func (q *queue) lifetimeSeconds() (int, error) {
-	if !q.lifetimeOK {
-		return 0, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
-	}
-	if q.lifetimeMinutes > math.MaxInt32/60 { // keep Max-Age within an int32 everywhere
-		return math.MaxInt32 / 60 * 60, nil
-	}
-	return q.lifetimeMinutes * 60, nil
 }
 
 // gotSettings is Python's gotSettings: the Passed String first, then the queue rules.
@@ -558,6 +452,839 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	return ret
 }
 
+// isPassed is Python's isPassed: whether the visitor has passed q already, by an earlier step
+// of this request or by a valid Passed Cookie. A Passed Cookie that names q but fails
+// validation is deleted.
+func (a *Adapter) isPassed(q *queue) (bool, error) {
+	if a.isMarked(q.name) {
+		if a.d {
+			a.log("queue marked as passed already", "queue", q.name)
+		}
+		return true, nil
+	}
+	c := a.service.GetCookie(q.cookieName)
+	if c == "" {
+		if a.d {
+			a.log("no Passed Cookie", "queue", q.name)
+		}
+		return false, nil
+	}
+	if !strings.Contains(c, q.name) {
+		if a.d {
+			a.log("Passed Cookie does not name its queue", "queue", q.name)
+		}
+		return false, nil
+	}
+	ok, err := a.validateCookieFromQueue(q, c)
+	if err != nil {
+		return false, err
+	}
+	if !ok {
+		a.decision.CookieDeleted = true
+		a.decide(OutcomeCookieRejected, q.name)
+		a.setCookie(q.name, "", 0, q.cookieDomain)
+		return false, nil
+	}
+	if a.d {
+		a.log("valid Passed Cookie", "queue", q.name)
+	}
+	a.decide(OutcomePassedCookie, q.name)
+	return true, nil
+}
+
+// onMatch is Python's onMatch: for a queue whose rules match, true if the visitor has passed
+// it; otherwise consult the adapter (or send to the queue) and return false.
+//
+// With extra set to ExtraClear (Queue-Fair's newer adapters; the reference lacks it), a visitor
+// who passed by a Passed Cookie has it set again to last 20 seconds and is then checked as a
+// visitor without a pass, so a site can end a pass once it has been used (after checkout).
+func (a *Adapter) onMatch(q *queue) (bool, error) {
+	passed, err := a.isPassed(q)
+	if err != nil {
+		return false, err
+	}
+	if passed {
+		if a.extra != ExtraClear {
+			return true, nil
+		}
+		c := a.service.GetCookie(q.cookieName)
+		if c == "" {
+			return true, nil // passed earlier in this request, with no cookie to end
+		}
+		if a.d {
+			a.log("extra is CLEAR: the Passed Cookie is cut to 20 seconds", "queue", q.name)
+		}
+		a.setCookie(q.name, c, clearedCookieSeconds, q.cookieDomain)
+	}
+	if !a.continuePage {
+		return false, nil
+	}
+	return false, a.consultAdapter(q)
+}
+
+// setCookie is Python's setCookie: set the Passed Cookie of queueName (after the Cache-Control
+// header); a positive lifetime marks the queue passed and, when StripPassedString is on and the
+// URL carries a Passed String, redirects to the URL without it.
+func (a *Adapter) setCookie(queueName, value string, lifetimeSeconds int, cookieDomain string) {
+	if a.d && lifetimeSeconds <= 0 {
+		a.log("deleting Passed Cookie", "queue", queueName)
+	} else if a.d {
+		a.log("setting Passed Cookie", "queue", queueName, "value", value, "lifetime", lifetimeSeconds)
+	}
+	a.checkAndAddCacheControl()
+	a.setServiceCookie(a.cookieName(queueName), value, lifetimeSeconds, cookieDomain)
+	if lifetimeSeconds <= 0 {
+		return
+	}
+	a.markPassed(queueName)
+	if !a.g.cfg.StripPassedString {
+		return
+	}
+	if pos := strings.Index(a.requestedURL, "qfqid="); pos >= 0 {
+		if a.d {
+			a.log("stripping Passed String from URL")
+		}
+		a.Redirect(cutBefore(a.requestedURL, pos), 0)
+	}
+}
+
+// log is Python's log: one debug line. Callers check a.d first so that a request without
+// debugging builds no arguments.
+// Port: slog takes numbers and booleans as they are; Python's string concatenation crashes.
+func (a *Adapter) log(msg string, args ...any) {
+	a.g.log.Debug("queuefair: "+msg, append(args, "ip", a.remoteIPAddress)...)
+}
+
+// Redirect is Python's redirect: after an optional pause, send the visitor to location (with
+// Cache-Control: no-store) and stop the page. IsContinue calls it; so may a caller of the
+// hybrid model.
+// Port: only an http or https location is sent (SPEC 11.3); any other (a requested URL given
+// without its scheme, say) lets the page run, with a warning.
+func (a *Adapter) Redirect(location string, sleep time.Duration) {
+	if !isHTTPURL(location) {
+		if a.g != nil {
+			a.g.warn("queuefair: refusing to redirect to a location that is not an http or https URL; the page runs", "location", headerSafe(location))
+		}
+		a.failOpen(ReasonBadAnswer)
+		return
+	}
+	if a.d {
+		a.log("redirecting", "location", location, "pause", sleep, "dryRun", a.dry)
+	}
+	if a.dry {
+		a.continuePage = false // the decision stands; nothing reaches the visitor
+		return
+	}
+	if sleep > 0 {
+		ctx, pause := a.ctx, sleepContext
+		if ctx == nil {
+			ctx = context.Background()
+		}
+		if a.g != nil {
+			pause = a.g.sleep
+		}
+		pause(ctx, sleep)
+	}
+	a.checkAndAddCacheControl()
+	a.service.Redirect(headerSafe(location))
+	a.continuePage = false
+}
+
+// parseSettings is Python's parseSettings: run through the queues in order. A queue already
+// passed is skipped; a matching queue the visitor has not passed is consulted about, and then
+// in simple mode (the configured mode, as in Python) no further queue is checked.
+func (a *Adapter) parseSettings() error {
+	if a.settings == nil || len(a.settings.queues) == 0 {
+		if a.d {
+			a.log("no queues")
+		}
+		return nil
+	}
+	for _, q := range a.settings.queues {
+		if a.isMarked(q.name) {
+			continue
+		}
+		a.checking, a.rule = q.name, 0
+		matched, err := a.isMatch(q)
+		if err != nil {
+			return err
+		}
+		if !matched {
+			if a.d {
+				a.log("rules did not match", "queue", q.name)
+			}
+			continue
+		}
+		if a.d {
+			a.log("rules matched", "queue", q.name, "displayName", q.displayName)
+		}
+		passed, err := a.onMatch(q)
+		if err != nil {
+			return err
+		}
+		if !a.continuePage || a.dryStop {
+			return nil
+		}
+		if !passed {
+			if a.g.cfg.AdapterMode == ModeSimple {
+				return nil
+			}
+			continue
+		}
+		a.markPassed(q.name)
+	}
+	return nil
+}
+
+// consultAdapter is Python's consultAdapter. In safe mode it asks the adapter server about the
+// visitor; in simple mode it sends the visitor to the queue server with the requested URL as
+// target.
+func (a *Adapter) consultAdapter(q *queue) error {
+	a.adapterQueue = q
+	mode := a.g.cfg.AdapterMode
+	if q.hasAdapterMode {
+		mode = q.adapterMode
+	}
+	if a.d {
+		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
+	}
+	if mode == ModeSafe && a.g.adapterSkip(q.adapterServer) {
+		if !a.g.cfg.QueueWhenAdapterDown {
+			return &abortError{ReasonAdapterDown, "adapter server " + q.adapterServer + " is skipped after a failure"}
+		}
+		mode = ModeSimple
+	}
+	if mode != ModeSafe {
+		return a.sendToQueueServer(q)
+	}
+	if !q.hasAdapterServer {
+		return abortf("queue %q has no adapterServer", q.name)
+	}
+	if a.dry {
+		if a.d {
+			a.log("dry run: would ask the adapter server", "queue", q.name)
+		}
+		a.decide(OutcomeWouldConsult, q.name)
+		a.dryStop = true
+		return nil
+	}
+	var scratch [512]byte
+	u := appendStartURL(scratch[:0], q.adapterServer, "/adapter/", q.name, "?ipaddress=")
+	u = appendURLEncoded(u, a.remoteIPAddress)
+	if a.hasUID {
+		u = append(u, "&uid="...)
+		// Port: the uid is URL-encoded; Python's unencoded uid can add parameters (a spoofed ipaddress).
+		u = appendURLEncoded(u, a.uid)
+	}
+	u = append(u, "&identifier="...)
+	u = appendURLEncoded(u, processIdentifier(a.userAgent))
+	if a.g.cfg.SendURL { // Queue-Fair's newer adapters' sendURL; the reference lacks it
+		u = append(u, "&url="...)
+		u = appendURLEncoded(u, a.requestedURL)
+	}
+	if len(u) > maxAdapterURLBytes {
+		// Port: a User-Agent or uid cookie this long would make the adapter server refuse the
+		// request, and a refusal lets the page run; the queue server decides instead.
+		a.g.warn("queuefair: adapter-server request too long; sending the visitor to the queue server", "queue", q.name, "bytes", len(u))
+		return a.sendToQueueServer(q)
+	}
+	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
+	a.g.adapterAnswered(a.ctx, q.adapterServer, err)
+	if err != nil {
+		return &abortError{ReasonAdapterDown, "adapter server: " + err.Error()}
+	}
+	res, err := parseAdapterResult(body)
+	if err != nil {
+		return answerf("adapter server answer: %v", err)
+	}
+	a.adapterResult = res
+	return a.gotAdapter()
+}
+
+// gotAdapter is Python's gotAdapter: act on the adapter server's answer. A uid is adopted (and
+// stored in the uid cookie) unless the visitor already has a different one; SendToQueue
+// redirects to the queue; any other action is a pass whose validation becomes the Passed
+// Cookie.
+func (a *Adapter) gotAdapter() error {
+	r, q := a.adapterResult, a.adapterQueue
+	// Port: no answer at all lets the page run by design; Python calls an undefined method.
+	if r == nil || r.empty {
+		if a.d {
+			a.log("empty adapter answer")
+		}
+		a.failOpen(ReasonNoAction)
+		return nil
+	}
+	if r.hasUID {
+		if a.hasUID && a.uid != r.uid {
+			a.g.warn("queuefair: uid cookie mismatch", "expected", a.uid, "received", r.uid)
+		} else {
+			if !r.cookieSecondsOK {
+				return answerf("adapter answer has a uid but no cookieSeconds")
+			}
+			a.uid, a.hasUID = r.uid, true
+			a.setServiceCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
+		}
+	}
+	if !r.hasAction {
+		if a.d {
+			a.log("adapter answer has no action")
+		}
+		a.failOpen(ReasonNoAction)
+		return nil
+	}
+	if r.action == "SendToQueue" {
+		if !q.hasDynamicTarget {
+			return abortf("queue %q has no dynamicTarget", q.name) // Python's KeyError
+		}
+		target := a.requestedURL
+		if q.dynamicTarget == "path" {
+			if i := strings.IndexByte(target, '?'); i >= 0 {
+				target = target[:i]
+			}
+		}
+		params := "target=" + urlencode(target)
+		if a.hasUID {
+			// Port: qfuid is URL-encoded; Python adds the uid unencoded (a second target).
+			params += "&qfuid=" + urlencode(a.uid)
+		}
+		if !r.hasLocation {
+			return answerf("SendToQueue answer has no location")
+		}
+		// Port: only an http or https location (SPEC 11.3); Python redirects anywhere.
+		if !isHTTPURL(r.location) {
+			return answerf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
+		}
+		loc := r.location
+		if a.g.cfg.QueueDomain != "" {
+			loc = replaceHost(loc, a.g.cfg.QueueDomain)
+		}
+		loc += "?" + params
+		loc = a.appendVariant(q, loc)
+		loc = a.appendExtra(q, loc)
+		a.decide(OutcomeSentToQueue, q.name)
+		a.Redirect(loc, 0)
+		return nil
+	}
+	if r.action == "CLEAR" { // Queue-Fair's newer adapters; Python wants a validation here
+		name := q.name
+		if r.hasQueue {
+			name = r.queue
+		}
+		if a.d {
+			a.log("adapter answer is CLEAR: the queue is passed for this request", "queue", name)
+		}
+		a.decide(OutcomeCleared, name)
+		a.markPassed(name)
+		return nil
+	}
+	if !r.hasQueue || !r.hasValidation {
+		return answerf("adapter answer %q has no queue or validation", r.action)
+	}
+	lifetime, err := q.lifetimeSeconds()
+	if err != nil {
+		return err
+	}
+	a.decide(OutcomeSafeGuard, r.queue)
+	a.setCookie(r.queue, urldecode(r.validation), lifetime, q.cookieDomain)
+	if !a.continuePage {
+		return nil
+	}
+	a.markPassed(r.queue)
+	return nil
+}
+
+// appendVariant is Python's appendVariant: add qfv={variant} when a variant rule matches.
+func (a *Adapter) appendVariant(q *queue, loc string) string {
+	v, ok := a.getVariant(q)
+	if !ok {
+		return loc
+	}
+	if a.d {
+		a.log("found variant", "variant", v)
+	}
+	return loc + querySep(loc) + "qfv=" + urlencode(v)
+}
+
+// appendExtra is Python's appendExtra: add qfx={extra} when the caller gave one.
+func (a *Adapter) appendExtra(_ *queue, loc string) string {
+	if a.extra == "" {
+		return loc
+	}
+	return loc + querySep(loc) + "qfx=" + urlencode(a.extra)
+}
+
+// getVariant is Python's getVariant: the name of the first variant whose rules match.
+// Port: Python reads the variant as an object attribute and crashes (the visitor gets in);
+// this reads the JSON fields, and a variant whose rules cannot be evaluated is skipped rather
+// than letting the visitor in.
+func (a *Adapter) getVariant(q *queue) (string, bool) {
+	for i := range q.variants {
+		v := &q.variants[i]
+		matched, err := a.isMatchArray(v.rules, v.hasRules)
+		if err != nil {
+			if a.d {
+				a.log("variant skipped", "variant", v.name, "error", err.Error())
+			}
+			continue
+		}
+		if matched {
+			return v.name, true
+		}
+	}
+	return "", false
+}
+
+// loadSettings is Python's loadSettings: the settings for this request from the Gate's cache
+// (see settingsStore.get), or nil when none can be had.
+func (a *Adapter) loadSettings() {
+	a.settings = a.g.store.get(a.ctx, a.clock())
+	if a.settings == nil {
+		a.g.warn("queuefair: no settings available; the page runs unqueued")
+	}
+}
+
+// IsContinue runs the adapter for this request and reports whether the page should run (it is
+// Python's isContinue). False means the adapter has redirected the visitor through the Service and
+// the page must not run. It never panics: any failure lets the page run. ctx bounds the
+// network calls and the pause of this request.
+func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
+	if a == nil || a.g == nil || a.g.closed.Load() {
+		return true
+	}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a.ctx = ctx
+	var start time.Time
+	if a.g.cfg.OnDecision != nil {
+		start = time.Now()
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			a.g.warn("queuefair: adapter panicked; the page runs", "panic", fmt.Sprint(p))
+			a.failOpen(ReasonPanic)
+			cont = a.continuePage
+		}
+		a.decision.Continue = cont
+		if a.dry {
+			cont = true
+		}
+		if a.g.cfg.OnDecision != nil {
+			a.g.report(ctx, a.decision, start)
+		}
+	}()
+	if a.d {
+		a.log("adapter starting", "url", a.requestedURL)
+	}
+	a.setUIDFromCookie()
+	a.loadSettings()
+	if a.settings == nil {
+		a.failOpen(ReasonNoSettings)
+		return true
+	}
+	if err := a.gotSettings(); err != nil {
+		if a.d {
+			a.log("the page runs unchecked", "error", err.Error())
+		}
+		a.g.warn("queuefair: the page runs unchecked", "error", err.Error())
+		a.failOpen(reasonOf(err))
+		return a.continuePage // true unless a redirect already went out
+	}
+	if a.d {
+		a.log("adapter ending", "continue", a.continuePage, "outcome", a.decision.Outcome.String())
+	}
+	return a.continuePage
+}
+
+// =============================================================================================
+// Python's QueueFairDjangoService (queue_fair_django_service.py), for net/http
+// =============================================================================================
+
+// HTTPService is the Service for net/http, one per request: it reads cookies from r and writes
+// cookies, headers and redirects to w, so write the page through the same w. Gate.Check makes
+// one for you; make your own with NewHTTPService to call NewAdapter yourself. It is Python's
+// QueueFairDjangoService.
+type HTTPService struct {
+	w      http.ResponseWriter
+	r      *http.Request
+	secure bool
+	now    func() time.Time
+}
+
+// NewHTTPService returns the Service for one net/http request. secure says whether the visitor
+// reached the site over HTTPS, through any proxy of yours (r.TLS != nil, or X-Forwarded-Proto
+// from a proxy you trust); it makes the cookies Secure and SameSite=None. It is Python's
+// QueueFairDjangoService constructor, where secure is Django's request.is_secure().
+func NewHTTPService(w http.ResponseWriter, r *http.Request, secure bool) *HTTPService {
+	return &HTTPService{w: w, r: r, secure: secure, now: time.Now}
+}
+
+// SetCookie is Python's QueueFairDjangoService.setCookie: path "/", Max-Age and a matching
+// Expires (lifetime 0 deletes: Max-Age=0), the domain when given, not HttpOnly (the queue's
+// JavaScript may read it), and Secure with SameSite=None over HTTPS.
+func (s *HTTPService) SetCookie(name, value string, lifetimeSeconds int, domain string) {
+	c := &http.Cookie{Name: name, Value: cookieSafe(value), Path: "/", Domain: domain, Secure: s.secure}
+	if lifetimeSeconds > 0 {
+		c.MaxAge = lifetimeSeconds
+		c.Expires = s.now().Add(time.Duration(lifetimeSeconds) * time.Second).UTC()
+	} else {
+		c.MaxAge = -1 // net/http writes Max-Age=0
+		c.Expires = time.Unix(0, 0).UTC()
+	}
+	if s.secure {
+		c.SameSite = http.SameSiteNoneMode
+	}
+	http.SetCookie(s.w, c)
+}
+
+// Redirect is Python's QueueFairDjangoService.redirect: 302 with Location, after every header
+// the adapter set.
+func (s *HTTPService) Redirect(location string) {
+	s.w.Header().Set("Location", headerSafe(location))
+	s.w.WriteHeader(http.StatusFound)
+}
+
+// GetCookie is Python's QueueFairDjangoService.getCookie: the first cookie of that name the
+// browser sent (surrounding quotes removed), or "".
+func (s *HTTPService) GetCookie(name string) string {
+	return cookieValue(s.r.Header, name)
+}
+
+// AddHeader is Python's QueueFairDjangoService.addHeader: set a response header.
+func (s *HTTPService) AddHeader(name, value string) {
+	s.w.Header().Set(name, headerSafe(value))
+}
+
+// =============================================================================================
+// views.py's checkQueueFair, for net/http
+// =============================================================================================
+
+// Check runs the adapter for r and reports whether the page may run (it is views.py's
+// checkQueueFair for net/http). On false the adapter has already written a redirect to w:
+// return without writing more. On true, write the page through the same w so that the adapter's cookies reach
+// the visitor. It never panics; any failure lets the page run.
+//
+// On a nil Gate (New failed, or a package-level gate shadowed by "gate, err :=" in main) the
+// page runs, and every call warns through slog.Default: a nil Gate has nowhere to remember that
+// it warned already, and a waiting room that silently queues no one is worse than a loud log.
+// Port: a request without a User-Agent is checked with ""; Python raises, skipping the queue.
+func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
+	return g.CheckExtra(w, r, "")
+}
+
+// CheckExtra is Check with the reference's extra: when not empty it is passed to the queue
+// server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
+// that confirms an order.
+func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
+	if g == nil {
+		slog.Default().Warn(nilGateWarning, "call", "Check")
+		return true
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			g.warn("queuefair: Check panicked; the page runs", "panic", fmt.Sprint(p))
+			cont = true
+		}
+	}()
+	var a Adapter
+	g.httpAdapter(&a, w, r, extra)
+	return a.IsContinue(r.Context())
+}
+
+// Handler is Check as net/http middleware: next runs only when the visitor may see the page (the
+// reference has no middleware; views.py calls checkQueueFair in each view).
+//
+// On a nil Gate it warns once, through slog.Default, when it is called (as a program starts),
+// and returns next itself: every page runs, unqueued, without a warning per request.
+func (g *Gate) Handler(next http.Handler) http.Handler {
+	if g == nil {
+		slog.Default().Warn(nilGateWarning, "call", "Handler")
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.Check(w, r) {
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+// CheckCookie reports whether r carries a valid Passed Cookie for queueName, signed with
+// queueSecret for this visitor and younger than passedLifetimeMinutes; if not, it redirects
+// to the queue's InvalidCookie page and returns false. It downloads no settings and calls no
+// Queue-Fair server: use it where Queue-Fair's client-side JavaScript does the queueing (the
+// hybrid security model). It is that branch of views.py's checkQueueFair.
+func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, queueSecret string, passedLifetimeMinutes int) (cont bool) {
+	if g == nil {
+		return true
+	}
+	var start time.Time
+	if g.cfg.OnDecision != nil {
+		start = time.Now()
+	}
+	var a Adapter
+	g.httpAdapter(&a, w, r, "")
+	defer func() {
+		if p := recover(); p != nil {
+			g.warn("queuefair: CheckCookie panicked; the page runs", "panic", fmt.Sprint(p))
+			a.failOpen(ReasonPanic)
+			cont = true
+		}
+		a.decision.Continue = cont
+		if a.dry {
+			cont = true
+		}
+		if g.cfg.OnDecision != nil {
+			g.report(r.Context(), a.decision, start)
+		}
+	}()
+	a.ctx = r.Context()
+	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, a.service.GetCookie(CookieNameBase+queueName)) {
+		a.decide(OutcomePassedCookie, queueName)
+		return true
+	}
+	a.decide(OutcomeCookieRejected, queueName)
+	a.Redirect("https://"+g.cfg.Account+".queue-fair.net/"+queueName+"?qfError=InvalidCookie", 0)
+	return a.continuePage
+}
+
+// AbsoluteURL is Django's request.build_absolute_uri(), the URL the reference's views.py gives
+// the adapter, for any Go framework: scheme "://" host, then path, the request's decoded path
+// (net/http's URL.Path; "/" when empty), re-escaped as Django's escape_uri_path does (every
+// byte but letters, digits and /:@&+$,-_.!~*'() as %XX), then "?" and rawQuery, the query
+// exactly as the visitor sent it, when it is not empty.
+//
+// Rules then see the path the server routes, so /%63heckout meets the /checkout rules, while
+// the Passed String signature is checked over the raw query it was made for (SPEC 11.2).
+// Gate.Check builds its URL with it; an integration over another framework should too.
+// Port: Check builds its URL here, as Django does for the reference (SPEC 11.2).
+func AbsoluteURL(scheme, host, path, rawQuery string) string {
+	if path == "" || path[0] != '/' {
+		path = "/" + path
+	}
+	clean := true
+	for i := 0; i < len(path) && clean; i++ {
+		clean = djangoPathSafe(path[i])
+	}
+	if clean && rawQuery == "" {
+		return scheme + "://" + host + path
+	}
+	if clean {
+		return scheme + "://" + host + path + "?" + rawQuery
+	}
+	const hexDigits = "0123456789ABCDEF"
+	b := make([]byte, 0, len(scheme)+3+len(host)+3*len(path)+1+len(rawQuery))
+	b = append(append(append(b, scheme...), "://"...), host...)
+	for i := 0; i < len(path); i++ {
+		if c := path[i]; djangoPathSafe(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
+		}
+	}
+	if rawQuery != "" {
+		b = append(append(b, '?'), rawQuery...)
+	}
+	return string(b)
+}
+
+// =============================================================================================
+// Helpers with no Python twin
+// They make the twins above work in Go, or close a hole in the reference (SPEC 10-11).
+// =============================================================================================
+
+// --- Failing open, and the Decision a request reports
+
+// errAbort wraps the failures that end a request early with the page running, where Python
+// raises and isContinue's except clause returns True.
+var errAbort = errors.New("queuefair: request check abandoned")
+
+// abortError is an errAbort with the Reason a Decision reports for it.
+type abortError struct {
+	reason Reason
+	msg    string
+}
+
+func (e *abortError) Error() string { return errAbort.Error() + ": " + e.msg }
+
+func (e *abortError) Is(target error) bool { return target == errAbort }
+
+// abortf builds an errAbort for malformed settings (ReasonBadSettings).
+func abortf(format string, args ...any) error {
+	return &abortError{ReasonBadSettings, fmt.Sprintf(format, args...)}
+}
+
+// answerf builds an errAbort for an unusable adapter-server answer (ReasonBadAnswer).
+func answerf(format string, args ...any) error {
+	return &abortError{ReasonBadAnswer, fmt.Sprintf(format, args...)}
+}
+
+// reasonOf is the Reason a Decision reports for err.
+func reasonOf(err error) Reason {
+	var ae *abortError
+	if errors.As(err, &ae) {
+		return ae.reason
+	}
+	return ReasonBadSettings
+}
+
+// decide records outcome o for queue as this request's decision so far (the last one stands).
+func (a *Adapter) decide(o Outcome, queue string) {
+	a.decision.Outcome, a.decision.Queue, a.decision.Reason = o, queue, ReasonNone
+	a.decision.Rule = 0
+	if o != OutcomePassedString && o != OutcomeInvalidQuery {
+		a.decision.Rule = a.rule
+	}
+}
+
+// failOpen records that the check ended early with the page running, and why, naming the
+// queue being checked then (if any) and its deciding rule.
+func (a *Adapter) failOpen(r Reason) {
+	a.decision.Outcome, a.decision.Reason = OutcomeFailedOpen, r
+	a.decision.Queue, a.decision.Rule = a.checking, 0
+	if a.checking != "" {
+		a.decision.Rule = a.rule
+	}
+}
+
+// Decision has no Python counterpart: what IsContinue decided for this request and why.
+func (a *Adapter) Decision() Decision {
+	if a == nil {
+		return Decision{Continue: true}
+	}
+	return a.decision
+}
+
+// --- Passes: what validateQuery, validateCookie, setCookie and parseSettings lean on
+
+// fail logs why a validation failed (when debugging) and returns false.
+func (a *Adapter) fail(why string) bool {
+	if a.d {
+		a.log(why)
+	}
+	return false
+}
+
+// nowSeconds is Python's time.time(), on the Gate's clock.
+func (a *Adapter) nowSeconds() float64 {
+	return float64(a.clock().UnixNano()) / 1e9
+}
+
+// clock is the time of this request: the Gate's clock, read once per request (the settings'
+// freshness and a pass's age are judged at the same instant).
+func (a *Adapter) clock() time.Time {
+	if !a.haveNow {
+		a.now, a.haveNow = time.Now(), true
+		if a.g != nil {
+			a.now = a.g.now()
+		}
+	}
+	return a.now
+}
+
+// lifetimeSeconds is Python's int(queue['passedLifetimeMinutes']) * 60.
+func (q *queue) lifetimeSeconds() (int, error) {
+	if !q.lifetimeOK {
+		return 0, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
+	}
+	if q.lifetimeMinutes > math.MaxInt32/60 { // keep Max-Age within an int32 everywhere
+		return math.MaxInt32 / 60 * 60, nil
+	}
+	return q.lifetimeMinutes * 60, nil
+}
+
+// ExtraClear is the extra (NewAdapter's last argument, or Gate.CheckExtra's) that ends a
+// visitor's pass once it has been used, as Queue-Fair's newer adapters do (the reference lacks
+// it): a valid Passed Cookie is set again to last 20 seconds, and the visitor is then checked
+// as one without a pass, with qfx=CLEAR on any redirect to the queue.
+const ExtraClear = "CLEAR"
+
+// clearedCookieSeconds is how long a Passed Cookie lives after ExtraClear.
+const clearedCookieSeconds = 20
+
+// cutBefore is Python's loc[0:pos - 1]: the URL without the Passed String and the '?' or '&'
+// before it (and, as in Python, without its last character when pos is 0).
+func cutBefore(u string, pos int) string {
+	end := pos - 1
+	if end < 0 {
+		end += len(u)
+	}
+	if end < 0 {
+		end = 0
+	}
+	return u[:end]
+}
+
+// cookieName is COOKIE_NAME_BASE + queueName, without building it for known queues.
+func (a *Adapter) cookieName(queueName string) string {
+	if a.settings != nil {
+		for _, q := range a.settings.queues {
+			if q.name == queueName {
+				return q.cookieName
+			}
+		}
+	}
+	return CookieNameBase + queueName
+}
+
+// markPassed is Python's `self.passedQueues[name] = True`.
+func (a *Adapter) markPassed(name string) {
+	switch {
+	case a.isMarked(name):
+	case a.passedCount < len(a.passedQueues):
+		a.passedQueues[a.passedCount] = name
+		a.passedCount++
+	default:
+		a.passedMore = append(a.passedMore, name)
+	}
+}
+
+// isMarked is Python's `name in self.passedQueues`.
+func (a *Adapter) isMarked(name string) bool {
+	if a.passedCount == 0 {
+		return false // the usual case: nothing passed yet
+	}
+	for _, n := range a.passedQueues[:a.passedCount] {
+		if n == name {
+			return true
+		}
+	}
+	for _, n := range a.passedMore {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// maxUIDBytes caps the uid read from the visitor's cookie: real uids are a few dozen bytes.
+const maxUIDBytes = 256
+
+// --- Rules: the branches of isRuleMatch. The parts of the URL are cut once per request
+// (cutParts, the usual shape in one pass) and, for any other shape, step by step as Python's
+// isRuleMatch does (domainOf, pathAfter, queryComponent); FuzzComponents holds the two
+// together. equalRule and containsRule are Python's == and find after lower(), comparing
+// ASCII in place.
+
+// component is the first half of Python's isRuleMatch: the part of the request that rule r
+// looks at (Domain, Path, Query, a Cookie, or else the whole URL).
+func (a *Adapter) component(r *rule) string {
+	switch r.component {
+	case compDomain:
+		return a.parts().domain
+	case compPath:
+		return a.parts().path
+	case compQuery:
+		return a.parts().query
+	case compCookie:
+		if r.noCookie {
+			return ""
+		}
+		return a.service.GetCookie(r.cookie)
+	}
+	return a.requestedURL
+}
+
 // caseFolded is comp lower-cased as Python's str.lower does, unless the rule is case sensitive.
 func (r *rule) caseFolded(comp string) string {
 	if r.caseSensitive {
@@ -577,25 +1304,6 @@ func (a *Adapter) isOddRuleMatch(r *rule) (bool, error) {
 		return false, abortf("a rule's value is not text")
 	}
 	return r.negate, nil // an empty component contains nothing
-}
-
-// component is the first half of Python's isRuleMatch: the part of the request that rule r
-// looks at (Domain, Path, Query, a Cookie, or else the whole URL).
-func (a *Adapter) component(r *rule) string {
-	switch r.component {
-	case compDomain:
-		return a.parts().domain
-	case compPath:
-		return a.parts().path
-	case compQuery:
-		return a.parts().query
-	case compCookie:
-		if r.noCookie {
-			return ""
-		}
-		return a.service.GetCookie(r.cookie)
-	}
-	return a.requestedURL
 }
 
 // parts returns a with the requested URL cut into the components rules test, once per
@@ -638,7 +1346,7 @@ func (a *Adapter) cutParts() {
 				if end < len(u) && u[end] == '?' {
 					a.query = u[end+1:] // the first '?' of the URL: the scheme and host have none
 				} else {
-					a.query = queryOf(u)
+					a.query = queryComponent(u)
 				}
 				return
 			}
@@ -646,7 +1354,7 @@ func (a *Adapter) cutParts() {
 	}
 	a.domain = domainOf(u)
 	a.path = pathAfter(u, a.domain)
-	a.query = queryOf(u)
+	a.query = queryComponent(u)
 }
 
 // hostInScheme reports whether host also occurs starting in the first off bytes of u (its
@@ -660,22 +1368,16 @@ func hostInScheme(u string, off int, host string) bool {
 	return false
 }
 
-// domainOf is the Domain branch of Python's isRuleMatch: every "http://" and then every
-// "https://" removed from the URL, then the text before the first '?', '#', '/' or ':'. The
-// removals only matter before the first '?' or '#', so the usual URL (a scheme, then no other
-// "://" before its query) is cut in place.
+// domainOf is the Domain branch of Python's isRuleMatch, line for line: cutParts takes it
+// only for URLs of an unusual shape, and FuzzComponents holds the two to the same answer.
 func domainOf(u string) string {
-	off := schemeLen(u)
-	if off == 0 {
-		return domainOfAny(u)
-	}
-	rest := u[off:]
-	host := rest[:indexHostEnd(rest)]
-	tail := rest[len(host):]
-	if strings.Contains(tail[:indexQueryOrFragment(tail)], "://") {
-		return domainOfAny(u)
-	}
-	return host
+	comp := strings.ReplaceAll(u, "http://", "")
+	comp = strings.ReplaceAll(comp, "https://", "")
+	comp, _, _ = strings.Cut(comp, "?")
+	comp, _, _ = strings.Cut(comp, "#")
+	comp, _, _ = strings.Cut(comp, "/")
+	comp, _, _ = strings.Cut(comp, ":")
+	return comp
 }
 
 // schemeLen is the length of a leading "https://" or "http://", or 0.
@@ -689,16 +1391,6 @@ func schemeLen(u string) int {
 	return 0
 }
 
-// domainOfAny is domainOf for any text: Python's replacements, done only when a "://" before
-// the query could be affected.
-func domainOfAny(u string) string {
-	rest := u
-	if strings.Contains(u[:indexQueryOrFragment(u)], "://") {
-		rest = strings.ReplaceAll(strings.ReplaceAll(u, "http://", ""), "https://", "")
-	}
-	return rest[:indexHostEnd(rest)]
-}
-
 // indexHostEnd is the index of the first '?', '#', '/' or ':' in s, or len(s).
 func indexHostEnd(s string) int {
 	for i := 0; i < len(s); i++ {
@@ -710,51 +1402,40 @@ func indexHostEnd(s string) int {
 	return len(s)
 }
 
-// indexQueryOrFragment is the index of the first '?' or '#' in u, or len(u).
-func indexQueryOrFragment(u string) int {
-	end := len(u)
-	if i := strings.IndexByte(u, '?'); i >= 0 {
-		end = i
-	}
-	if i := strings.IndexByte(u[:end], '#'); i >= 0 {
-		end = i
-	}
-	return end
-}
-
-// pathAfter is the Path branch of Python's isRuleMatch, for a URL whose domain d is known: the
-// text after the first occurrence of d (and after a port), up to '#' or '?'; "/" when empty.
+// pathAfter is the Path branch of Python's isRuleMatch, line for line, for the URL u whose
+// domain d (domainOf(u)) is known: cutParts takes it only for URLs of an unusual shape.
 func pathAfter(u, d string) string {
-	var comp string
-	if off := schemeLen(u); off > 0 && d != "" && strings.HasPrefix(u[off:], d) && !hostInScheme(u, off, d) {
-		comp = u[off+len(d):] // the usual shape: the first occurrence is right after the scheme
-	} else if i := strings.Index(u, d); i >= 0 {
-		comp = u[i+len(d):]
-	} else if start := len(d) - 1; start <= len(u) { // Python's u[-1 + len(d):]
-		comp = u[start:]
-	}
+	comp := pySliceFrom(u, strings.Index(u, d)+len(d))
 	if strings.HasPrefix(comp, ":") {
-		if i := strings.IndexByte(comp, '/'); i >= 0 {
+		if i := strings.IndexByte(comp, '/'); i != -1 {
 			comp = comp[i:]
 		} else {
 			comp = ""
 		}
 	}
-	if i := strings.IndexByte(comp, '#'); i >= 0 {
+	if i := strings.IndexByte(comp, '#'); i != -1 {
 		comp = comp[:i]
 	}
-	if i := strings.IndexByte(comp, '?'); i >= 0 {
+	if i := strings.IndexByte(comp, '?'); i != -1 {
 		comp = comp[:i]
 	}
 	if comp == "" {
-		return "/"
+		comp = "/"
 	}
 	return comp
 }
 
-// queryOf is the Query branch of Python's isRuleMatch: the text after the first '?' (fragment
-// included, as Python does), or "".
-func queryOf(u string) string {
+// pySliceFrom is Python's s[i:]: a negative i counts from the end, and i is clamped to s.
+func pySliceFrom(s string, i int) string {
+	if i < 0 {
+		i = max(i+len(s), 0)
+	}
+	return s[min(i, len(s)):]
+}
+
+// queryComponent is the Query branch of Python's isRuleMatch: the text after the first '?'
+// (fragment included, as Python does), or "".
+func queryComponent(u string) string {
 	i := strings.IndexByte(u, '?')
 	if i < 0 || u == "?" {
 		return ""
@@ -839,401 +1520,7 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// pythonLower is Python's str.lower, which rules use when they are not case sensitive. It is
-// strings.ToLower except in the two places where Python's full case mapping differs: 'İ'
-// becomes "i̇" (two characters), and a capital sigma that ends a word becomes 'ς' (the
-// Final_Sigma context). Bytes that are not UTF-8 are kept as they are.
-func pythonLower(s string) string {
-	if isASCII(s) {
-		return strings.ToLower(s)
-	}
-	var b strings.Builder
-	b.Grow(len(s) + 1)
-	for i := 0; i < len(s); {
-		r, n := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && n == 1:
-			b.WriteByte(s[i])
-		case r == 'İ':
-			b.WriteString("i\u0307")
-		case r == 'Σ' && finalSigma(s, i, i+n):
-			b.WriteRune('ς')
-		default:
-			b.WriteRune(unicode.ToLower(r))
-		}
-		i += n
-	}
-	return b.String()
-}
-
-// finalSigma reports whether the capital sigma at s[start:end] is in Unicode's Final_Sigma
-// context: a cased letter before it and none after it, skipping case-ignorable characters
-// both ways.
-func finalSigma(s string, start, end int) bool {
-	before := start
-	for before > 0 {
-		r, n := utf8.DecodeLastRuneInString(s[:before])
-		if !caseIgnorable(r) {
-			if !cased(r) {
-				return false
-			}
-			break
-		}
-		before -= n
-	}
-	if before == 0 {
-		return false
-	}
-	for after := end; after < len(s); {
-		r, n := utf8.DecodeRuneInString(s[after:])
-		if !caseIgnorable(r) {
-			return !cased(r)
-		}
-		after += n
-	}
-	return true
-}
-
-// cased is Unicode's Cased property: upper, lower or title case.
-func cased(r rune) bool {
-	return unicode.In(r, unicode.Lu, unicode.Ll, unicode.Lt, unicode.Other_Lowercase, unicode.Other_Uppercase)
-}
-
-// caseIgnorable is Unicode's Case_Ignorable property: marks, format characters, modifier
-// letters and symbols, and the apostrophes, dots and colons that may sit inside a word.
-func caseIgnorable(r rune) bool {
-	switch r {
-	case '\'', '.', ':', '·', 0x0387, 0x055F, 0x05F4, 0x2018, 0x2019, 0x2024, 0x2027,
-		0xFE13, 0xFE52, 0xFE55, 0xFF07, 0xFF0E, 0xFF1A:
-		return true
-	}
-	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Lm, unicode.Sk)
-}
-
-// isPassed is Python's isPassed: whether the visitor has passed q already, by an earlier step
-// of this request or by a valid Passed Cookie. A Passed Cookie that names q but fails
-// validation is deleted.
-func (a *Adapter) isPassed(q *queue) (bool, error) {
-	if a.isMarked(q.name) {
-		if a.d {
-			a.log("queue marked as passed already", "queue", q.name)
-		}
-		return true, nil
-	}
-	c := a.service.GetCookie(q.cookieName)
-	if c == "" {
-		if a.d {
-			a.log("no Passed Cookie", "queue", q.name)
-		}
-		return false, nil
-	}
-	if !strings.Contains(c, q.name) {
-		if a.d {
-			a.log("Passed Cookie does not name its queue", "queue", q.name)
-		}
-		return false, nil
-	}
-	ok, err := a.validateCookieFromQueue(q, c)
-	if err != nil {
-		return false, err
-	}
-	if !ok {
-		a.decision.CookieDeleted = true
-		a.decide(OutcomeCookieRejected, q.name)
-		a.setCookie(q.name, "", 0, q.cookieDomain)
-		return false, nil
-	}
-	if a.d {
-		a.log("valid Passed Cookie", "queue", q.name)
-	}
-	a.decide(OutcomePassedCookie, q.name)
-	return true, nil
-}
-
-// onMatch is Python's onMatch: for a queue whose rules match, true if the visitor has passed
-// it; otherwise consult the adapter (or send to the queue) and return false.
-//
-// With extra set to ExtraClear (Queue-Fair's newer adapters; the reference lacks it), a visitor
-// who passed by a Passed Cookie has it set again to last 20 seconds and is then checked as a
-// visitor without a pass, so a site can end a pass once it has been used (after checkout).
-func (a *Adapter) onMatch(q *queue) (bool, error) {
-	passed, err := a.isPassed(q)
-	if err != nil {
-		return false, err
-	}
-	if passed {
-		if a.extra != ExtraClear {
-			return true, nil
-		}
-		c := a.service.GetCookie(q.cookieName)
-		if c == "" {
-			return true, nil // passed earlier in this request, with no cookie to end
-		}
-		if a.d {
-			a.log("extra is CLEAR: the Passed Cookie is cut to 20 seconds", "queue", q.name)
-		}
-		a.setCookie(q.name, c, clearedCookieSeconds, q.cookieDomain)
-	}
-	if !a.continuePage {
-		return false, nil
-	}
-	return false, a.consultAdapter(q)
-}
-
-// ExtraClear is the extra (NewAdapter's last argument, or Gate.CheckExtra's) that ends a
-// visitor's pass once it has been used, as Queue-Fair's newer adapters do (the reference lacks
-// it): a valid Passed Cookie is set again to last 20 seconds, and the visitor is then checked
-// as one without a pass, with qfx=CLEAR on any redirect to the queue.
-const ExtraClear = "CLEAR"
-
-// clearedCookieSeconds is how long a Passed Cookie lives after ExtraClear.
-const clearedCookieSeconds = 20
-
-// setCookie is Python's setCookie: set the Passed Cookie of queueName (after the Cache-Control
-// header); a positive lifetime marks the queue passed and, when StripPassedString is on and the
-// URL carries a Passed String, redirects to the URL without it.
-func (a *Adapter) setCookie(queueName, value string, lifetimeSeconds int, cookieDomain string) {
-	if a.d && lifetimeSeconds <= 0 {
-		a.log("deleting Passed Cookie", "queue", queueName)
-	} else if a.d {
-		a.log("setting Passed Cookie", "queue", queueName, "value", value, "lifetime", lifetimeSeconds)
-	}
-	a.checkAndAddCacheControl()
-	a.setServiceCookie(a.cookieName(queueName), value, lifetimeSeconds, cookieDomain)
-	if lifetimeSeconds <= 0 {
-		return
-	}
-	a.markPassed(queueName)
-	if !a.g.cfg.StripPassedString {
-		return
-	}
-	if pos := strings.Index(a.requestedURL, "qfqid="); pos >= 0 {
-		if a.d {
-			a.log("stripping Passed String from URL")
-		}
-		a.redirect(cutBefore(a.requestedURL, pos), 0)
-	}
-}
-
-// cutBefore is Python's loc[0:pos - 1]: the URL without the Passed String and the '?' or '&'
-// before it (and, as in Python, without its last character when pos is 0).
-func cutBefore(u string, pos int) string {
-	end := pos - 1
-	if end < 0 {
-		end += len(u)
-	}
-	if end < 0 {
-		end = 0
-	}
-	return u[:end]
-}
-
-// cookieName is COOKIE_NAME_BASE + queueName, without building it for known queues.
-func (a *Adapter) cookieName(queueName string) string {
-	if a.settings != nil {
-		for _, q := range a.settings.queues {
-			if q.name == queueName {
-				return q.cookieName
-			}
-		}
-	}
-	return CookieNameBase + queueName
-}
-
-// setServiceCookie hands a cookie to the Service with every part made safe first, whichever
-// framework implements it (SPEC 11.3): the name holds only token bytes, the value only bytes
-// net/http accepts in a cookie value, the domain no byte that could end the attribute. Queue
-// names, uids and validations come from settings and adapter-server answers, and the reference
-// passes them on as they are.
-func (a *Adapter) setServiceCookie(name, value string, lifetimeSeconds int, domain string) {
-	if a.dry {
-		return
-	}
-	a.service.SetCookie(cookieNameSafe(name), cookieSafe(value), lifetimeSeconds, cookieAttrSafe(domain))
-}
-
-// log is Python's log: one debug line. Callers check a.d first so that a request without
-// debugging builds no arguments.
-func (a *Adapter) log(msg string, args ...any) {
-	a.g.log.Debug("queuefair: "+msg, append(args, "ip", a.remoteIPAddress)...)
-}
-
-// Redirect is Python's redirect: after an optional pause, send the visitor to location (with
-// Cache-Control: no-store) and stop the page. The hybrid model calls it; IsContinue does so
-// itself.
-func (a *Adapter) Redirect(location string, sleep time.Duration) {
-	a.redirect(location, sleep)
-}
-
-func (a *Adapter) redirect(location string, sleep time.Duration) {
-	if !isHTTPURL(location) { // Port: SPEC 11.3; a requested URL given without its scheme, say
-		if a.g != nil {
-			a.g.warn("queuefair: refusing to redirect to a location that is not an http or https URL; the page runs", "location", headerSafe(location))
-		}
-		a.failOpen(ReasonBadAnswer)
-		return
-	}
-	if a.d {
-		a.log("redirecting", "location", location, "pause", sleep, "dryRun", a.dry)
-	}
-	if a.dry {
-		a.continuePage = false // the decision stands; nothing reaches the visitor
-		return
-	}
-	if sleep > 0 {
-		ctx, pause := a.ctx, sleepContext
-		if ctx == nil {
-			ctx = context.Background()
-		}
-		if a.g != nil {
-			pause = a.g.sleep
-		}
-		pause(ctx, sleep)
-	}
-	a.checkAndAddCacheControl()
-	a.service.Redirect(headerSafe(location))
-	a.continuePage = false
-}
-
-// parseSettings is Python's parseSettings: run through the queues in order. A queue already
-// passed is skipped; a matching queue the visitor has not passed is consulted about, and then
-// in simple mode (the configured mode, as in Python) no further queue is checked.
-func (a *Adapter) parseSettings() error {
-	if a.settings == nil || len(a.settings.queues) == 0 {
-		if a.d {
-			a.log("no queues")
-		}
-		return nil
-	}
-	for _, q := range a.settings.queues {
-		if a.isMarked(q.name) {
-			continue
-		}
-		a.checking, a.rule = q.name, 0
-		matched, err := a.isMatch(q)
-		if err != nil {
-			return err
-		}
-		if !matched {
-			if a.d {
-				a.log("rules did not match", "queue", q.name)
-			}
-			continue
-		}
-		if a.d {
-			a.log("rules matched", "queue", q.name, "displayName", q.displayName)
-		}
-		passed, err := a.onMatch(q)
-		if err != nil {
-			return err
-		}
-		if !a.continuePage || a.dryStop {
-			return nil
-		}
-		if !passed {
-			if a.g.cfg.AdapterMode == ModeSimple {
-				return nil
-			}
-			continue
-		}
-		a.markPassed(q.name)
-	}
-	return nil
-}
-
-// markPassed is Python's `self.passedQueues[name] = True`.
-func (a *Adapter) markPassed(name string) {
-	switch {
-	case a.isMarked(name):
-	case a.passedCount < len(a.passedQueues):
-		a.passedQueues[a.passedCount] = name
-		a.passedCount++
-	default:
-		a.passedMore = append(a.passedMore, name)
-	}
-}
-
-// isMarked is Python's `name in self.passedQueues`.
-func (a *Adapter) isMarked(name string) bool {
-	if a.passedCount == 0 {
-		return false // the usual case: nothing passed yet
-	}
-	for _, n := range a.passedQueues[:a.passedCount] {
-		if n == name {
-			return true
-		}
-	}
-	for _, n := range a.passedMore {
-		if n == name {
-			return true
-		}
-	}
-	return false
-}
-
-// consultAdapter is Python's consultAdapter. In safe mode it asks the adapter server about the
-// visitor (Port: the uid is URL-encoded); in simple mode it sends the visitor to the queue
-// server with the requested URL as target.
-func (a *Adapter) consultAdapter(q *queue) error {
-	a.adapterQueue = q
-	mode := a.g.cfg.AdapterMode
-	if q.hasAdapterMode {
-		mode = q.adapterMode
-	}
-	if a.d {
-		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
-	}
-	if mode == ModeSafe && a.g.adapterSkip(q.adapterServer) {
-		if !a.g.cfg.QueueWhenAdapterDown {
-			return &abortError{ReasonAdapterDown, "adapter server " + q.adapterServer + " is skipped after a failure"}
-		}
-		mode = ModeSimple
-	}
-	if mode != ModeSafe {
-		return a.sendToQueueServer(q)
-	}
-	if !q.hasAdapterServer {
-		return abortf("queue %q has no adapterServer", q.name)
-	}
-	if a.dry {
-		if a.d {
-			a.log("dry run: would ask the adapter server", "queue", q.name)
-		}
-		a.decide(OutcomeWouldConsult, q.name)
-		a.dryStop = true
-		return nil
-	}
-	var scratch [512]byte
-	u := appendStartURL(scratch[:0], q.adapterServer, "/adapter/", q.name, "?ipaddress=")
-	u = appendURLEncoded(u, a.remoteIPAddress)
-	if a.hasUID {
-		u = append(u, "&uid="...)
-		u = appendURLEncoded(u, a.uid)
-	}
-	u = append(u, "&identifier="...)
-	u = appendURLEncoded(u, processIdentifier(a.userAgent))
-	if a.g.cfg.SendURL { // Queue-Fair's newer adapters' sendURL; the reference lacks it
-		u = append(u, "&url="...)
-		u = appendURLEncoded(u, a.requestedURL)
-	}
-	if len(u) > maxAdapterURLBytes {
-		// Port: a User-Agent or uid cookie this long would make the adapter server refuse the
-		// request, and a refusal lets the page run; the queue server decides instead.
-		a.g.warn("queuefair: adapter-server request too long; sending the visitor to the queue server", "queue", q.name, "bytes", len(u))
-		return a.sendToQueueServer(q)
-	}
-	body, err := a.g.urlToJSON(a.ctx, string(u), maxAdapterBytes)
-	a.g.adapterAnswered(a.ctx, q.adapterServer, err)
-	if err != nil {
-		return &abortError{ReasonAdapterDown, "adapter server: " + err.Error()}
-	}
-	res, err := parseAdapterResult(body)
-	if err != nil {
-		return answerf("adapter server answer: %v", err)
-	}
-	a.adapterResult = res
-	return a.gotAdapter()
-}
+// --- The adapter server and the queue server: URLs and answers
 
 // sendToQueueServer is the simple-mode half of Python's consultAdapter: send the visitor to
 // the queue server with the requested URL as target.
@@ -1247,16 +1534,13 @@ func (a *Adapter) sendToQueueServer(q *queue) error {
 	loc = a.appendVariant(q, loc)
 	loc = a.appendExtra(q, loc)
 	a.decide(OutcomeSentToQueue, q.name)
-	a.redirect(loc, 0)
+	a.Redirect(loc, 0)
 	return nil
 }
 
 // maxAdapterURLBytes caps an adapter-server request URL: common front ends refuse request
 // lines over 8 KiB, and real ones are a few hundred bytes.
 const maxAdapterURLBytes = 8 << 10
-
-// maxUIDBytes caps the uid read from the visitor's cookie: real uids are a few dozen bytes.
-const maxUIDBytes = 256
 
 // appendStartURL appends "https://{host}{path}{name}{query}" to dst: the start of both
 // Queue-Fair URLs.
@@ -1311,96 +1595,6 @@ func parseAdapterResult(body []byte) (*adapterResult, error) {
 	return r, nil
 }
 
-// gotAdapter is Python's gotAdapter: act on the adapter server's answer. A uid is adopted (and
-// stored in the uid cookie) unless the visitor already has a different one; SendToQueue
-// redirects to the queue; any other action is a pass whose validation becomes the Passed
-// Cookie.
-func (a *Adapter) gotAdapter() error {
-	r, q := a.adapterResult, a.adapterQueue
-	if r == nil || r.empty {
-		if a.d {
-			a.log("empty adapter answer")
-		}
-		a.failOpen(ReasonNoAction)
-		return nil
-	}
-	if r.hasUID {
-		if a.hasUID && a.uid != r.uid {
-			a.g.warn("queuefair: uid cookie mismatch", "expected", a.uid, "received", r.uid)
-		} else {
-			if !r.cookieSecondsOK {
-				return answerf("adapter answer has a uid but no cookieSeconds")
-			}
-			a.uid, a.hasUID = r.uid, true
-			a.setServiceCookie(a.g.uidCookie, "u:"+r.uid, r.cookieSeconds, q.cookieDomain)
-		}
-	}
-	if !r.hasAction {
-		if a.d {
-			a.log("adapter answer has no action")
-		}
-		a.failOpen(ReasonNoAction)
-		return nil
-	}
-	if r.action == "SendToQueue" {
-		if !q.hasDynamicTarget {
-			return abortf("queue %q has no dynamicTarget", q.name) // Python's KeyError
-		}
-		target := a.requestedURL
-		if q.dynamicTarget == "path" {
-			if i := strings.IndexByte(target, '?'); i >= 0 {
-				target = target[:i]
-			}
-		}
-		params := "target=" + urlencode(target)
-		if a.hasUID {
-			params += "&qfuid=" + urlencode(a.uid) // Port: Python adds the uid unencoded
-		}
-		if !r.hasLocation {
-			return answerf("SendToQueue answer has no location")
-		}
-		if !isHTTPURL(r.location) { // Port: SPEC 11.3; Python redirects anywhere
-			return answerf("SendToQueue location %q is not an http or https URL", headerSafe(r.location))
-		}
-		loc := r.location
-		if a.g.cfg.QueueDomain != "" {
-			loc = replaceHost(loc, a.g.cfg.QueueDomain)
-		}
-		loc += "?" + params
-		loc = a.appendVariant(q, loc)
-		loc = a.appendExtra(q, loc)
-		a.decide(OutcomeSentToQueue, q.name)
-		a.redirect(loc, 0)
-		return nil
-	}
-	if r.action == "CLEAR" { // Queue-Fair's newer adapters; Python wants a validation here
-		name := q.name
-		if r.hasQueue {
-			name = r.queue
-		}
-		if a.d {
-			a.log("adapter answer is CLEAR: the queue is passed for this request", "queue", name)
-		}
-		a.decide(OutcomeCleared, name)
-		a.markPassed(name)
-		return nil
-	}
-	if !r.hasQueue || !r.hasValidation {
-		return answerf("adapter answer %q has no queue or validation", r.action)
-	}
-	lifetime, err := q.lifetimeSeconds()
-	if err != nil {
-		return err
-	}
-	a.decide(OutcomeSafeGuard, r.queue)
-	a.setCookie(r.queue, urldecode(r.validation), lifetime, q.cookieDomain)
-	if !a.continuePage {
-		return nil
-	}
-	a.markPassed(r.queue)
-	return nil
-}
-
 // replaceHost is the queueDomain step of Queue-Fair's newer adapters: loc with the host after
 // its "//" replaced by domain, keeping the scheme, any port, the path and the query. A loc
 // without "//" is returned as it is.
@@ -1428,26 +1622,6 @@ func isHTTPURL(u string) bool {
 	return false
 }
 
-// appendVariant is Python's appendVariant: add qfv={variant} when a variant rule matches.
-func (a *Adapter) appendVariant(q *queue, loc string) string {
-	v, ok := a.getVariant(q)
-	if !ok {
-		return loc
-	}
-	if a.d {
-		a.log("found variant", "variant", v)
-	}
-	return loc + querySep(loc) + "qfv=" + urlencode(v)
-}
-
-// appendExtra is Python's appendExtra: add qfx={extra} when the caller gave one.
-func (a *Adapter) appendExtra(_ *queue, loc string) string {
-	if a.extra == "" {
-		return loc
-	}
-	return loc + querySep(loc) + "qfx=" + urlencode(a.extra)
-}
-
 // querySep is "&" when loc has a query already, else "?".
 func querySep(loc string) string {
 	if strings.IndexByte(loc, '?') >= 0 {
@@ -1456,123 +1630,19 @@ func querySep(loc string) string {
 	return "?"
 }
 
-// getVariant is Python's getVariant: the name of the first variant whose rules match. Port:
-// Python reads the variant as an object attribute and crashes; this reads the JSON fields, and
-// a variant whose rules cannot be evaluated is skipped rather than letting the visitor in.
-func (a *Adapter) getVariant(q *queue) (string, bool) {
-	for i := range q.variants {
-		v := &q.variants[i]
-		matched, err := a.isMatchArray(v.rules, v.hasRules)
-		if err != nil {
-			if a.d {
-				a.log("variant skipped", "variant", v.name, "error", err.Error())
-			}
-			continue
-		}
-		if matched {
-			return v.name, true
-		}
-	}
-	return "", false
-}
+// --- What a Service is handed: values made safe for any framework (SPEC 11.3)
 
-// loadSettings is Python's loadSettings: the settings for this request from the Gate's cache
-// (see settingsStore.get), or nil when none can be had.
-func (a *Adapter) loadSettings() {
-	a.settings = a.g.store.get(a.ctx)
-	if a.settings == nil {
-		a.g.warn("queuefair: no settings available; the page runs unqueued")
+// setServiceCookie hands a cookie to the Service with every part made safe first, whichever
+// framework implements it (SPEC 11.3): the name holds only token bytes, the value only bytes
+// net/http accepts in a cookie value, the domain no byte that could end the attribute. Queue
+// names, uids and validations come from settings and adapter-server answers, and the reference
+// passes them on as they are.
+// Port: every value is made safe here; Python hands its service values as they came.
+func (a *Adapter) setServiceCookie(name, value string, lifetimeSeconds int, domain string) {
+	if a.dry {
+		return
 	}
-}
-
-// IsContinue runs the adapter for this request and reports whether the page should run (it is
-// Python's isContinue). False means the adapter has redirected the visitor through the Service and
-// the page must not run. It never panics: any failure lets the page run. ctx bounds the
-// network calls and the pause of this request.
-func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
-	if a == nil || a.g == nil || a.g.closed.Load() {
-		return true
-	}
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	a.ctx = ctx
-	var start time.Time
-	if a.g.cfg.OnDecision != nil {
-		start = time.Now()
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			a.g.warn("queuefair: adapter panicked; the page runs", "panic", fmt.Sprint(p))
-			a.failOpen(ReasonPanic)
-			cont = a.continuePage
-		}
-		a.decision.Continue = cont
-		if a.dry {
-			cont = true
-		}
-		if a.g.cfg.OnDecision != nil {
-			a.g.report(ctx, a.decision, start)
-		}
-	}()
-	if a.d {
-		a.log("adapter starting", "url", a.requestedURL)
-	}
-	a.setUIDFromCookie()
-	a.loadSettings()
-	if a.settings == nil {
-		a.failOpen(ReasonNoSettings)
-		return true
-	}
-	if err := a.gotSettings(); err != nil {
-		if a.d {
-			a.log("the page runs unchecked", "error", err.Error())
-		}
-		a.g.warn("queuefair: the page runs unchecked", "error", err.Error())
-		a.failOpen(reasonOf(err))
-		return a.continuePage // true unless a redirect already went out
-	}
-	if a.d {
-		a.log("adapter ending", "continue", a.continuePage, "outcome", a.decision.Outcome.String())
-	}
-	return a.continuePage
-}
-
-// HTTPService is the Service for net/http, one per request: it reads cookies from r and writes
-// cookies, headers and redirects to w, so write the page through the same w. Gate.Check makes
-// one for you; make your own with NewHTTPService to call NewAdapter yourself. It is Python's
-// QueueFairDjangoService.
-type HTTPService struct {
-	w      http.ResponseWriter
-	r      *http.Request
-	secure bool
-	now    func() time.Time
-}
-
-// NewHTTPService returns the Service for one net/http request. secure says whether the visitor
-// reached the site over HTTPS, through any proxy of yours (r.TLS != nil, or X-Forwarded-Proto
-// from a proxy you trust); it makes the cookies Secure and SameSite=None. It is Python's
-// QueueFairDjangoService constructor, where secure is Django's request.is_secure().
-func NewHTTPService(w http.ResponseWriter, r *http.Request, secure bool) *HTTPService {
-	return &HTTPService{w: w, r: r, secure: secure, now: time.Now}
-}
-
-// SetCookie is Python's QueueFairDjangoService.setCookie: path "/", Max-Age and a matching
-// Expires (lifetime 0 deletes: Max-Age=0), the domain when given, not HttpOnly (the queue's
-// JavaScript may read it), and Secure with SameSite=None over HTTPS.
-func (s *HTTPService) SetCookie(name, value string, lifetimeSeconds int, domain string) {
-	c := &http.Cookie{Name: name, Value: cookieSafe(value), Path: "/", Domain: domain, Secure: s.secure}
-	if lifetimeSeconds > 0 {
-		c.MaxAge = lifetimeSeconds
-		c.Expires = s.now().Add(time.Duration(lifetimeSeconds) * time.Second).UTC()
-	} else {
-		c.MaxAge = -1 // net/http writes Max-Age=0
-		c.Expires = time.Unix(0, 0).UTC()
-	}
-	if s.secure {
-		c.SameSite = http.SameSiteNoneMode
-	}
-	http.SetCookie(s.w, c)
+	a.service.SetCookie(cookieNameSafe(name), cookieSafe(value), lifetimeSeconds, cookieAttrSafe(domain))
 }
 
 // cookieSafe drops the bytes net/http would drop from a cookie value (it would also log each
@@ -1620,18 +1690,12 @@ func keepBytes(v string, keep func(byte) bool) string {
 	return string(b)
 }
 
-// Redirect is Python's QueueFairDjangoService.redirect: 302 with Location, after every header
-// the adapter set.
-func (s *HTTPService) Redirect(location string) {
-	s.w.Header().Set("Location", headerSafe(location))
-	s.w.WriteHeader(http.StatusFound)
+// headerSafe removes CR, LF and NUL so that no input can start a header of its own.
+func headerSafe(v string) string {
+	return keepBytes(v, func(c byte) bool { return c != '\r' && c != '\n' && c != 0 })
 }
 
-// GetCookie is Python's QueueFairDjangoService.getCookie: the first cookie of that name the
-// browser sent (surrounding quotes removed), or "".
-func (s *HTTPService) GetCookie(name string) string {
-	return cookieValue(s.r.Header, name)
-}
+// --- net/http: reading the request
 
 // cookieValue finds a cookie in the request's Cookie headers without parsing them all.
 func cookieValue(h http.Header, name string) string {
@@ -1653,105 +1717,8 @@ func cookieValue(h http.Header, name string) string {
 	return ""
 }
 
-// AddHeader is Python's QueueFairDjangoService.addHeader: set a response header.
-func (s *HTTPService) AddHeader(name, value string) {
-	s.w.Header().Set(name, headerSafe(value))
-}
-
-// headerSafe removes CR, LF and NUL so that no input can start a header of its own.
-func headerSafe(v string) string {
-	return keepBytes(v, func(c byte) bool { return c != '\r' && c != '\n' && c != 0 })
-}
-
-// Check runs the adapter for r and reports whether the page may run (it is views.py's
-// checkQueueFair for net/http). On false the adapter has already written a redirect to w: return without
-// writing more. On true, write the page through the same w so that the adapter's cookies reach
-// the visitor. It never panics; any failure lets the page run.
-//
-// On a nil Gate (New failed, or a package-level gate shadowed by "gate, err :=" in main) the
-// page runs, and every call warns through slog.Default: a nil Gate has nowhere to remember that
-// it warned already, and a waiting room that silently queues no one is worse than a loud log.
-func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
-	return g.CheckExtra(w, r, "")
-}
-
-// CheckExtra is Check with the reference's extra: when not empty it is passed to the queue
-// server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
-// that confirms an order.
-func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
-	if g == nil {
-		slog.Default().Warn(nilGateWarning, "call", "Check")
-		return true
-	}
-	defer func() {
-		if p := recover(); p != nil {
-			g.warn("queuefair: Check panicked; the page runs", "panic", fmt.Sprint(p))
-			cont = true
-		}
-	}()
-	var a Adapter
-	g.httpAdapter(&a, w, r, extra)
-	return a.IsContinue(r.Context())
-}
-
 // nilGateWarning is the warning of a nil Gate, which lets every page run unqueued.
 const nilGateWarning = "queuefair: nil *Gate: the page runs unqueued (did New fail, or does a `gate, err :=` shadow the Gate your handlers use?)"
-
-// Handler is Check as net/http middleware: next runs only when the visitor may see the page (the
-// reference has no middleware; views.py calls checkQueueFair in each view).
-//
-// On a nil Gate it warns once, through slog.Default, when it is called (as a program starts),
-// and returns next itself: every page runs, unqueued, without a warning per request.
-func (g *Gate) Handler(next http.Handler) http.Handler {
-	if g == nil {
-		slog.Default().Warn(nilGateWarning, "call", "Handler")
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if g.Check(w, r) {
-			next.ServeHTTP(w, r)
-		}
-	})
-}
-
-// CheckCookie reports whether r carries a valid Passed Cookie for queueName, signed with
-// queueSecret for this visitor and younger than passedLifetimeMinutes; if not, it redirects
-// to the queue's InvalidCookie page and returns false. It downloads no settings and calls no
-// Queue-Fair server: use it where Queue-Fair's client-side JavaScript does the queueing (the
-// hybrid security model). It is that branch of views.py's checkQueueFair.
-func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, queueSecret string, passedLifetimeMinutes int) (cont bool) {
-	if g == nil {
-		return true
-	}
-	var start time.Time
-	if g.cfg.OnDecision != nil {
-		start = time.Now()
-	}
-	var a Adapter
-	g.httpAdapter(&a, w, r, "")
-	defer func() {
-		if p := recover(); p != nil {
-			g.warn("queuefair: CheckCookie panicked; the page runs", "panic", fmt.Sprint(p))
-			a.failOpen(ReasonPanic)
-			cont = true
-		}
-		a.decision.Continue = cont
-		if a.dry {
-			cont = true
-		}
-		if g.cfg.OnDecision != nil {
-			g.report(r.Context(), a.decision, start)
-		}
-	}()
-	a.ctx = r.Context()
-	if a.ValidateCookie(queueSecret, passedLifetimeMinutes, a.service.GetCookie(CookieNameBase+queueName)) {
-		a.decide(OutcomePassedCookie, queueName)
-		return true
-	}
-	a.decide(OutcomeCookieRejected, queueName)
-	a.Redirect("https://"+g.cfg.Account+".queue-fair.net/"+queueName+"?qfError=InvalidCookie", 0)
-	return a.continuePage
-}
 
 // httpAdapter is the prologue of Check and CheckCookie: it makes *a the Adapter for a net/http
 // request, with its scheme and client IP (see requestOrigin), an HTTPService, and the rule parts
@@ -1801,45 +1768,6 @@ func (g *Gate) requestOrigin(r *http.Request) (scheme, ip string) {
 func firstField(s string) string {
 	f, _, _ := strings.Cut(s, ",")
 	return f
-}
-
-// AbsoluteURL is Django's request.build_absolute_uri(), the URL the reference's views.py gives
-// the adapter, for any Go framework: scheme "://" host, then path, the request's decoded path
-// (net/http's URL.Path; "/" when empty), re-escaped as Django's escape_uri_path does (every
-// byte but letters, digits and /:@&+$,-_.!~*'() as %XX), then "?" and rawQuery, the query
-// exactly as the visitor sent it, when it is not empty.
-//
-// Rules then see the path the server routes, so /%63heckout meets the /checkout rules, while
-// the Passed String signature is checked over the raw query it was made for (SPEC 11.2).
-// Gate.Check builds its URL with it; an integration over another framework should too.
-func AbsoluteURL(scheme, host, path, rawQuery string) string {
-	if path == "" || path[0] != '/' {
-		path = "/" + path
-	}
-	clean := true
-	for i := 0; i < len(path) && clean; i++ {
-		clean = djangoPathSafe(path[i])
-	}
-	if clean && rawQuery == "" {
-		return scheme + "://" + host + path
-	}
-	if clean {
-		return scheme + "://" + host + path + "?" + rawQuery
-	}
-	const hexDigits = "0123456789ABCDEF"
-	b := make([]byte, 0, len(scheme)+3+len(host)+3*len(path)+1+len(rawQuery))
-	b = append(append(append(b, scheme...), "://"...), host...)
-	for i := 0; i < len(path); i++ {
-		if c := path[i]; djangoPathSafe(c) {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
-		}
-	}
-	if rawQuery != "" {
-		b = append(append(b, '?'), rawQuery...)
-	}
-	return string(b)
 }
 
 // djangoPathSafe reports whether escape_uri_path (Python's quote with safe="/:@&+$,-_.!~*'()")

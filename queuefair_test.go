@@ -21,7 +21,7 @@ func TestComponentsMatchPython(t *testing.T) {
 	for _, tt := range loadOracle(t).Components {
 		mustEqual(t, "Domain of "+tt.URL, domainOf(tt.URL), tt.Domain)
 		mustEqual(t, "Path of "+tt.URL, pathOf(tt.URL), tt.Path)
-		mustEqual(t, "Query of "+tt.URL, queryOf(tt.URL), tt.Query)
+		mustEqual(t, "Query of "+tt.URL, queryComponent(tt.URL), tt.Query)
 		a := Adapter{requestedURL: tt.URL}
 		a.parts()
 		mustEqual(t, "parts of "+tt.URL, [3]string{a.domain, a.path, a.query}, [3]string{tt.Domain, tt.Path, tt.Query})

@@ -1,9 +1,22 @@
 package queuefair
 
-// This file is Python's settings half of QueueFairAdapter: settingsURL, urlToJSON, the shelve
-// store (loadSettings, waitForSettings, writeToShelf, create, getSettingsLoc,
-// getSettingsLockLoc), plus what the reference leaves implicit: turning the downloaded JSON
-// into typed, precomputed queues once per download instead of reading a dict on every request.
+// This file is Python's settings half of QueueFairAdapter: the settings document compiled
+// once per download into typed, precomputed queues (the reference reads a dict on every
+// request), then the store that downloads, caches and shares it. Where each Python name's work
+// is done here:
+//
+//	Python (queue_fair_adapter.py)   Go
+//	urlToJSON                        Gate.urlToJSON (the GET), compileSettings (json.loads)
+//	settingsURL                      New (Gate.settingsURL), settingsStore.redactedURL for logs
+//	optional                         parseQueue (typed fields; a missing cookieDomain is "")
+//	loadSettings                     Adapter.loadSettings (queuefair.go), settingsStore.get
+//	writeToShelf                     settingsStore.refresh, refreshOnce, writeFile
+//	waitForSettings                  settingsStore.acquireLock, adoptFile
+//	create                           settingsStore.acquireLock (the lock file)
+//	getSettingsLoc, getSettingsLockLoc  newSettingsStore (the file names)
+//	shelve.open(..., 'r')            settingsStore.readFile, readTrusted
+//
+// The Python standard library that settings rely on (int(), bool(), str.lower) is in hash.go.
 
 import (
 	"bytes"
@@ -329,6 +342,27 @@ func brokenRule(why string) rule {
 	return rule{odd: true, broken: why, noOperator: true}
 }
 
+// componentNames and matchNames are the names settings give rule components and matches, at
+// the index of the value parseRule turns them into. They are read, never written.
+var (
+	componentNames = [...]string{compDomain: "Domain", compPath: "Path", compQuery: "Query", compCookie: "Cookie"}
+	matchNames     = [...]string{matchEqual: "Equal", matchContain: "Contain", matchExist: "Exist", matchEndsWith: "EndsWith", matchRegExp: "RegExp"}
+)
+
+// nameIndex is the index of v in names when v is one of them (never the empty name at 0).
+func nameIndex(names []string, v any) (int, bool) {
+	s, ok := v.(string)
+	if !ok || s == "" {
+		return 0, false
+	}
+	for i, n := range names {
+		if n == s {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
 // parseRule reads one rule, noting each key Python reads with rule[...] that is missing.
 func parseRule(m map[string]any) rule {
 	var r rule
@@ -349,15 +383,12 @@ func parseRule(m map[string]any) rule {
 	r.noOperator = !ok
 	compValue := need("component")
 	r.componentName, _ = compValue.(string)
-	switch r.componentName {
-	case "Domain":
-		r.component = compDomain
-	case "Path":
-		r.component = compPath
-	case "Query":
-		r.component = compQuery
-	case "Cookie":
-		r.component = compCookie
+	if c, ok := nameIndex(componentNames[:], compValue); ok {
+		r.component = component(c)
+	} else if _, ok := m["component"]; ok {
+		r.unknown = fmt.Sprintf("component %s compares the whole URL", jsonText(compValue))
+	}
+	if r.component == compCookie {
 		switch name := need("name").(type) {
 		case string:
 			r.cookie = name
@@ -368,30 +399,19 @@ func parseRule(m map[string]any) rule {
 		default: // a number, boolean or null names no cookie
 			r.noCookie = true
 		}
-	default:
-		if _, ok := m["component"]; ok {
-			r.unknown = fmt.Sprintf("component %s compares the whole URL", jsonText(compValue))
-		}
 	}
 	r.value, r.valueNotText = "", true
 	if v, ok := need("value").(string); ok {
 		r.value, r.valueNotText = v, false
 	}
+	matchValue := need("match")
+	if mk, ok := nameIndex(matchNames[:], matchValue); ok {
+		r.match = matchKind(mk)
+	} else if _, ok := m["match"]; ok && r.unknown == "" {
+		r.unknown = fmt.Sprintf("match %s never matches", jsonText(matchValue))
+	}
 	badPattern := false
-	switch match := need("match"); match {
-	case "Equal":
-		r.match = matchEqual
-	case "Contain":
-		r.match = matchContain
-	case "Exist":
-		r.match = matchExist
-	case "EndsWith":
-		r.match = matchEndsWith
-	case "RegExp":
-		r.match = matchRegExp
-		if r.valueNotText {
-			break
-		}
+	if r.match == matchRegExp && !r.valueNotText {
 		pattern := r.value
 		if !truthy(m["caseSensitive"]) {
 			pattern = "(?i)" + pattern // not the pattern lower-cased: that would turn \D into \d
@@ -400,13 +420,8 @@ func parseRule(m map[string]any) rule {
 		if err != nil {
 			r.match, badPattern = matchNone, true
 			r.unknown = fmt.Sprintf("RegExp %s does not compile here (%v) and never matches", jsonText(r.value), err)
-			break
 		}
 		r.re = re
-	default:
-		if _, ok := m["match"]; ok && r.unknown == "" {
-			r.unknown = fmt.Sprintf("match %s never matches", jsonText(match))
-		}
 	}
 	r.caseSensitive = truthy(need("caseSensitive"))
 	r.negate = truthy(need("negate")) && !badPattern // a bad pattern never matches, negated or not
@@ -430,62 +445,6 @@ func jsonText(v any) string {
 		return "(a value too long to show)"
 	}
 	return string(b)
-}
-
-// truthy is Python's bool() of a JSON value.
-func truthy(v any) bool {
-	switch x := v.(type) {
-	case nil:
-		return false
-	case bool:
-		return x
-	case string:
-		return x != ""
-	case json.Number:
-		f, err := x.Float64()
-		return err != nil || f != 0
-	case []any:
-		return len(x) > 0
-	case map[string]any:
-		return len(x) > 0
-	}
-	return true
-}
-
-// pythonInt is Python's int() of a JSON value as the adapter uses it on passedLifetimeMinutes
-// and cookieSeconds: numbers truncate, numeric strings parse, booleans are 0 or 1.
-func pythonInt(v any) (int, bool) {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return clampInt(n)
-		}
-		f, err := x.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
-			return 0, false
-		}
-		return clampInt(int64(f))
-	case string:
-		n, ok := parseInt(x)
-		if !ok {
-			return 0, false
-		}
-		return clampInt(n)
-	case bool:
-		if x {
-			return 1, true
-		}
-		return 0, true
-	}
-	return 0, false
-}
-
-// clampInt refuses values whose use as seconds or minutes would overflow.
-func clampInt(n int64) (int, bool) {
-	if n > math.MaxInt32 || n < math.MinInt32 {
-		return 0, false
-	}
-	return int(n), true
 }
 
 // settingsStore holds the settings in memory for every request of the process and keeps the
@@ -623,12 +582,11 @@ func safeFileName(s string) string {
 	}, s)
 }
 
-// get is Python's loadSettings: the settings to use for this request, or nil when none can be
-// had (the page runs). Fresh settings come from memory without a lock. Stale settings are
+// get is Python's loadSettings: the settings to use for a request at now, or nil when none
+// can be had (the page runs). Fresh settings come from memory without a lock. Stale settings are
 // returned at once while one refresh runs in the background. With no settings in memory, or
 // with lifetime 0, the request waits for the refresh, at most ReadTimeout and until ctx ends.
-func (st *settingsStore) get(ctx context.Context) *settings {
-	now := st.g.now()
+func (st *settingsStore) get(ctx context.Context, now time.Time) *settings {
 	l := st.cur.Load()
 	if l != nil && l.fresh(now) {
 		return l.s
@@ -661,6 +619,7 @@ func (st *settingsStore) flightLimit() time.Duration {
 
 // startRefresh starts a refresh unless one is running (it returns that one), a recent failure
 // says to wait, or the Gate is closed (it returns nil).
+// Port: one download at a time per process; Python downloads again for every request that sees the lock.
 func (st *settingsStore) startRefresh(now time.Time) *flight {
 	st.mu.Lock()
 	defer st.mu.Unlock()
@@ -723,6 +682,7 @@ func (st *settingsStore) refreshOnce() error {
 	if st.adoptFile() {
 		return nil
 	}
+	// Port: lifetime -1 never downloads; Python's still does.
 	if st.ttl < 0 {
 		g.warn("queuefair: "+errNoCacheFile.Error()+"; pages run unqueued", "file", st.file)
 		return errNoCacheFile
@@ -751,6 +711,7 @@ func (st *settingsStore) refreshOnce() error {
 		st.failures.Add(1)
 		g.warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
 		if st.cur.Load() == nil {
+			// Port: the last good settings stay; a failed download leaves Python with none.
 			st.adoptAnyFile() // stale, but better than none
 		}
 		return fmt.Errorf("settings download: %w", err)
@@ -925,6 +886,7 @@ func fileOwner(fi os.FileInfo) (uint64, bool) {
 // same folder, mode 0600 (it holds queue secrets), synced, then renamed over the cache file,
 // so a reader sees the old file or the new one, never part of one. Temporary files that a
 // process killed while writing left behind are removed.
+// Port: one JSON file, mode 0600, written atomically; Python uses a shelve database.
 func (st *settingsStore) writeFile(body []byte, fetched time.Time) error {
 	st.removeOldTemps()
 	var buf bytes.Buffer
@@ -1023,6 +985,7 @@ func (st *settingsStore) acquireLock() (release func(), adopted bool) {
 // before the clock stepped back), not a regular file (a symbolic link, dangling or not),
 // unreadable, or not this user's. Its date is the one written in it (on the Gate's clock)
 // and its modification time (on the real clock); either can make it stale.
+// Port: a lock dated in the future, or not a regular file of this user, is stale at once.
 func (st *settingsStore) lockIsStale() bool {
 	fi, err := os.Lstat(st.lock)
 	if err != nil {
@@ -1080,6 +1043,7 @@ func (e errStatus) Error() string { return "HTTP status " + strconv.Itoa(int(e))
 // urlToJSON is Python's QueueFairAdapter.urlToJSON, minus the JSON decoding: the body of a GET
 // of rawURL, bounded by ctx, refused unless the status is 2xx and the body at most limit bytes.
 func (g *Gate) urlToJSON(ctx context.Context, rawURL string, limit int64) ([]byte, error) {
+	// Port: every read is bounded by ReadTimeout and the request's context; Python's has no timeout.
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.ReadTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
