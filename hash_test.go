@@ -1,6 +1,8 @@
 package queuefair
 
 import (
+	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -8,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 // TestSignerKnownValue holds the package's signer to a hash the reference computed: the Passed
@@ -198,6 +202,31 @@ func TestAppendURLEncodedIsQueryEscape(t *testing.T) {
 	}
 }
 
+// TestPythonLower holds pythonLower to Python 3.11's str.lower. The table was printed by
+// Python; the loop encodes a scan of every code point, where Python and strings.ToLower
+// differ only for 'İ' (and Σ, whose lower case depends on its neighbours).
+func TestPythonLower(t *testing.T) {
+	for _, tt := range [][2]string{
+		{"Σ", "σ"}, {"ΑΣ", "ας"}, {"ΟΔΟΣ", "οδος"}, {"ΟΔΟΣ ΟΔΟΣ", "οδος οδος"}, {"ΑΣΑ", "ασα"},
+		{"Α'Σ", "α'ς"}, {"ΑΣ'", "ας'"}, {"ΑΣ'Α", "ασ'α"}, {"Α.Σ.", "α.ς."}, {"1Σ", "1σ"},
+		{"ΑΣ1", "ας1"}, {"Σ\u0308", "σ\u0308"}, {"Α\u0308Σ", "α\u0308ς"}, {"ΑΣ\u0308Α", "ασ\u0308α"},
+		{"ΑΣ\u00adΒ", "ασ\u00adβ"}, {"İSTANBUL", "i\u0307stanbul"}, {"aΣ", "aς"}, {"ǅΣ", "ǆς"},
+		{"ΑΣÿ", "ασÿ"}, {"/Straße/ÜBER?Q=İ", "/straße/über?q=i\u0307"}, {"ʰ'1.ǅ", "ʰ'1.ǆ"},
+		{"Α.ⓐ-İ", "α.ⓐ-i\u0307"}, {":ǅʰ\u0308", ":ǆʰ\u0308"}, {"ABC", "abc"}, {"", ""},
+		{"A\xffΣ", "a\xffσ"}, // bytes that are not UTF-8 are kept
+	} {
+		mustEqual(t, "pythonLower("+tt[0]+")", pythonLower(tt[0]), tt[1])
+	}
+	for r := rune(0); r <= unicode.MaxRune; r++ {
+		if r == 'İ' || r == 'Σ' || !utf8.ValidRune(r) {
+			continue
+		}
+		if s := string(r); pythonLower(s) != strings.ToLower(s) {
+			t.Fatalf("pythonLower(%U) = %q, want %q", r, pythonLower(s), strings.ToLower(s))
+		}
+	}
+}
+
 func TestParseNumbers(t *testing.T) {
 	digits := []struct {
 		in   string
@@ -228,6 +257,17 @@ func TestParseNumbers(t *testing.T) {
 		if n != tt.want || ok != tt.ok {
 			t.Errorf("parseInt(%q) = %d, %v; want %d, %v", tt.in, n, ok, tt.want, tt.ok)
 		}
+	}
+}
+
+func TestTruthy(t *testing.T) {
+	for _, tt := range []struct {
+		v    any
+		want bool
+	}{{nil, false}, {false, false}, {true, true}, {"", false}, {"false", true}, {json.Number("0"), false},
+		{json.Number("0.0"), false}, {json.Number("2"), true}, {[]any{}, false}, {[]any{1}, true},
+		{map[string]any{}, false}, {map[string]any{"a": 1}, true}} {
+		mustEqual(t, fmt.Sprintf("truthy(%v)", tt.v), truthy(tt.v), tt.want)
 	}
 }
 

@@ -152,17 +152,6 @@ func TestUnknownRulesWarnOncePerDownload(t *testing.T) {
 	}
 }
 
-func TestTruthy(t *testing.T) {
-	for _, tt := range []struct {
-		v    any
-		want bool
-	}{{nil, false}, {false, false}, {true, true}, {"", false}, {"false", true}, {json.Number("0"), false},
-		{json.Number("0.0"), false}, {json.Number("2"), true}, {[]any{}, false}, {[]any{1}, true},
-		{map[string]any{}, false}, {map[string]any{"a": 1}, true}} {
-		mustEqual(t, fmt.Sprintf("truthy(%v)", tt.v), truthy(tt.v), tt.want)
-	}
-}
-
 func TestSettingsCachedForLifetime(t *testing.T) {
 	r := newRig(t, nil)
 	r.stub.json(testSettings, simpleSettings(1))
