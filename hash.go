@@ -119,16 +119,8 @@ func signedTimestamp(signed string, parse func(string) (int64, bool)) (ts int64,
 	}
 	text, found := "", false
 	for s := signed; s != ""; {
-		field := s
-		if i := strings.IndexByte(s, '&'); i >= 0 {
-			field, s = s[:i], s[i+1:]
-		} else {
-			s = ""
-		}
-		name, value, _ := strings.Cut(field, "=")
-		if hasEscapes(name, true) {
-			name = unquote(name, true)
-		}
+		var name, value string
+		name, value, s = nextField(s)
 		if name != "qfts" {
 			continue
 		}
@@ -191,24 +183,30 @@ func parseDigits(s string) (n int64, ok bool) {
 // space, a bad '%' escape stays text); ok is false when there is none.
 func queryValue(s, key string) (v string, ok bool) {
 	for s != "" {
-		field := s
-		if i := strings.IndexByte(s, '&'); i >= 0 {
-			field, s = s[:i], s[i+1:]
-		} else {
-			s = ""
-		}
-		name, raw, found := strings.Cut(field, "=")
-		if !found || raw == "" {
+		var name, raw string
+		name, raw, s = nextField(s)
+		if raw == "" {
 			continue // parse_qs drops a field without '=' or with a blank value
-		}
-		if hasEscapes(name, true) {
-			name = unquote(name, true) // rare: an encoded name such as qf%68
 		}
 		if name == key {
 			return unquote(raw, true), true
 		}
 	}
 	return "", false
+}
+
+// nextField splits the first '&'-separated field off s, as parse_qs does: its name, decoded
+// (an encoded name such as qf%68 is rare), its raw value ("" without '='), and the rest of s.
+func nextField(s string) (name, raw, rest string) {
+	field := s
+	if i := strings.IndexByte(s, '&'); i >= 0 {
+		field, rest = s[:i], s[i+1:]
+	}
+	name, raw, _ = strings.Cut(field, "=")
+	if hasEscapes(name, true) {
+		name = unquote(name, true)
+	}
+	return name, raw, rest
 }
 
 // unquote is Python's urllib.parse.unquote (plus=false) and unquote_plus (plus=true):
