@@ -138,19 +138,20 @@ func signedTimestamp(signed string, parse func(string) (int64, bool)) (ts int64,
 	return 0, "timestamp not numeric"
 }
 
-// lastIndex is strings.LastIndex for the short needles of this package, searching back for
-// the needle's first byte (strings.LastIndex hashes every byte of s).
+// lastIndex is strings.LastIndex for the needles of this package ("qfh=", "qfqid="): it walks
+// forward from one vectorised strings.Index match to the next, which for a pass (one match
+// near its end) costs two searches where strings.LastIndex hashes every byte of s.
 func lastIndex(s, needle string) int {
-	if needle == "" {
-		return len(s)
-	}
-	c := needle[0]
-	for i := len(s) - len(needle); i >= 0; i-- {
-		if s[i] == c && s[i:i+len(needle)] == needle {
-			return i
+	last := -1
+	for i := 0; i <= len(s); {
+		j := strings.Index(s[i:], needle)
+		if j < 0 {
+			break
 		}
+		last = i + j
+		i = last + 1
 	}
-	return -1
+	return last
 }
 
 // parseDigits reads a non-negative decimal made only of ASCII digits, as the spec asks of a
@@ -197,13 +198,22 @@ func queryValue(s, key string) (v string, ok bool) {
 
 // nextField splits the first '&'-separated field off s, as parse_qs does: its name, decoded
 // (an encoded name such as qf%68 is rare), its raw value ("" without '='), and the rest of s.
+// The name is read once, for its '=' and for any '%' or '+' that makes it need decoding.
 func nextField(s string) (name, raw, rest string) {
 	field := s
 	if i := strings.IndexByte(s, '&'); i >= 0 {
 		field, rest = s[:i], s[i+1:]
 	}
-	name, raw, _ = strings.Cut(field, "=")
-	if hasEscapes(name, true) {
+	name, escaped := field, false
+	for i := 0; i < len(field); i++ {
+		if c := field[i]; c == '=' {
+			name, raw = field[:i], field[i+1:]
+			break
+		} else if c == '%' || c == '+' {
+			escaped = true
+		}
+	}
+	if escaped {
 		name = unquote(name, true)
 	}
 	return name, raw, rest
