@@ -1105,8 +1105,10 @@ type abortError struct {
 	msg    string
 }
 
+// Error says that the check was abandoned, and why.
 func (e *abortError) Error() string { return errAbort.Error() + ": " + e.msg }
 
+// Is makes every abortError an errAbort for errors.Is.
 func (e *abortError) Is(target error) bool { return target == errAbort }
 
 // abortf builds an errAbort for malformed settings (ReasonBadSettings).
