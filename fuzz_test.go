@@ -424,3 +424,29 @@ func FuzzRuleComparison(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCheckHostAndPath sends Gate.Check requests with any Host header and any path: it never
+// panics, and a request whose decoded path holds /checkout (the rule, case-insensitive) is
+// always queued, whatever the Host (SPEC 11.2 and the parts setRequestParts hands the rules).
+func FuzzCheckHostAndPath(f *testing.F) {
+	for _, s := range [][2]string{{"shop.example.com", "/checkout"}, {"h", "/checkout"}, {"", "/%63heckout"}, {"tp", "/a/CHECKOUT"}, {"[::1]:80", "/x"}, {"a:b:c", "/%2Fcheckout"}} {
+		f.Add(s[0], s[1])
+	}
+	r := newRig(f, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	f.Fuzz(func(t *testing.T, host, path string) {
+		u, err := url.ParseRequestURI(path)
+		if err != nil || !strings.HasPrefix(path, "/") || strings.ContainsAny(host, "\r\n\x00 /?#") {
+			return // not a request a server would hand a handler
+		}
+		req := &http.Request{Method: "GET", URL: u, Host: host, RequestURI: path, Header: http.Header{}, RemoteAddr: "192.0.2.1:1"}
+		w := discardResponseWriter{h: http.Header{}}
+		cont := r.gate.Check(w, req)
+		if strings.Contains(strings.ToLower(u.Path), "/checkout") && cont {
+			t.Fatalf("Host %q, path %q (decoded %q): not queued", host, path, u.Path)
+		}
+		if loc := w.h.Get("Location"); loc != "" && !isHTTPURL(loc) {
+			t.Fatalf("redirect to %q", loc)
+		}
+	})
+}
