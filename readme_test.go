@@ -75,7 +75,7 @@ func readmeBlocks(t *testing.T) []readmeBlock {
 var fragmentImports = map[string]string{
 	"fmt": "fmt", "io": "io", "log": "log", "slog": "log/slog", "strings": "strings",
 	"time": "time", "context": "context", "hmac": "crypto/hmac", "sha256": "crypto/sha256",
-	"hex": "encoding/hex", "expvar": "expvar", "json": "encoding/json",
+	"hex": "encoding/hex", "expvar": "expvar", "json": "encoding/json", "utf8": "unicode/utf8",
 }
 
 var declStart = regexp.MustCompile(`^(func|type|var|const)\b`)

@@ -3,7 +3,7 @@
 // and no account: everything listens on 127.0.0.1.
 //
 //	go run ./testdata/demo          # then open http://127.0.0.1:8080/ in a browser
-//	go run ./testdata/demo -walk    # a scripted walk through four visitors, then exit
+//	go run ./testdata/demo -walk    # a scripted walk: two visitors in four scenes, then exit
 //
 // The site has two protected pages, each matched by a queue's activation rule:
 //
@@ -66,7 +66,7 @@ var queues = []demoQueue{
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address of the protected site")
-	walk := flag.Bool("walk", false, "run a scripted walk through four visitors, print the transcript and exit")
+	walk := flag.Bool("walk", false, "run a scripted walk: two visitors in four scenes, print the transcript and exit")
 	wait := flag.Int("wait", 5, "seconds the queue page counts down before it lets a visitor through")
 	debug := flag.Bool("debug", false, "also print the adapter's debug log (to stderr)")
 	flag.Parse()
