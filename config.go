@@ -101,9 +101,10 @@ type Config struct {
 	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
-	// Now is the clock. Default time.Now. The settings cache lifetime, the retry back-off and
-	// a lock's age are measured on it and on the monotonic clock, and end at whichever ends
-	// them first, so neither a test clock nor a step of the wall clock can stretch them.
+	// Now is the clock. Default time.Now. The settings cache lifetime and the retry back-off
+	// are measured on it and on the monotonic clock, and end at whichever ends them first, so
+	// neither a test clock nor a step of the wall clock can stretch them. A lock's age is read
+	// from the lock file (a wall-clock time), so a lock dated in the future counts as stale.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
 	// when ctx does.
@@ -547,9 +548,8 @@ func (g *Gate) Close() error {
 // adapterOutage is an adapter server being skipped after a failure, until a point on the
 // monotonic clock.
 type adapterOutage struct {
-	host    string
-	until   time.Duration
-	probing bool // one request is probing the server; the others skip it until it answers
+	host  string
+	until time.Duration // on the monotonic clock; a probe's outage lasts while it is under way
 }
 
 // adapterSkip has no Python counterpart: it reports whether a request should skip the adapter
@@ -565,7 +565,7 @@ func (g *Gate) adapterSkip(host string) bool {
 	if now < o.until {
 		return true
 	}
-	probe := &adapterOutage{host: host, until: now + g.cfg.ReadTimeout + time.Second, probing: true}
+	probe := &adapterOutage{host: host, until: now + g.cfg.ReadTimeout + time.Second}
 	return !g.outage.CompareAndSwap(o, probe)
 }
 

@@ -905,6 +905,10 @@ func (a *Adapter) IsContinue(ctx context.Context) (cont bool) {
 // cookies, headers and redirects to w, so write the page through the same w. Gate.Check makes
 // one for you; make your own with NewHTTPService to call NewAdapter yourself. It is Python's
 // QueueFairDjangoService.
+//
+// The Adapter cleans every value before it calls a Service; HTTPService cleans again (a scan
+// of each value, no allocation when it is clean) because its methods are exported and may be
+// called directly.
 type HTTPService struct {
 	w      http.ResponseWriter
 	r      *http.Request
