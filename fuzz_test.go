@@ -135,6 +135,11 @@ func FuzzQueryValue(f *testing.F) {
 func FuzzCompileSettings(f *testing.F) {
 	fuzzSeeds(f, func(v vector) { f.Add([]byte(v.Settings)) })
 	f.Add([]byte(`{"queues":[{"name":"q","passedLifetimeMinutes":"1e9","activation":{"rules":null,"variantRules":[{}]}}]}`))
+	for _, m := range []string{"RegExp", "EndsWith"} { // the matches the newer adapters write
+		for _, v := range []string{`^/checkout`, `(a{1000}){1000}`, `(?!x)`, `\`, `[`, ``} {
+			f.Add([]byte(settingsJSON(queueJSON("q", "["+ruleJSON("Path", m, v, false, true)+"]", ""))))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := compileSettings(data)
 		if err != nil {

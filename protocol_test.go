@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Features of Queue-Fair's newer adapters (Node, .NET, the edge adapters) that the Python
@@ -215,4 +216,33 @@ func TestSendURL(t *testing.T) {
 	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
 	r.run(u, nil)
 	mustEqual(t, "adapter URL by default", r.stub.urls()[1], adapterURL("q"))
+}
+
+// TestHostileRegExpPatterns: patterns from the settings that RE2 refuses (too many
+// repetitions, look-arounds, a dangling escape) or that backtracking engines take exponential
+// time over never panic, never match (negated or not), and are named in a warning; a pattern
+// that RE2 accepts runs in linear time even on a long hostile path.
+func TestHostileRegExpPatterns(t *testing.T) {
+	for _, pattern := range []string{`(a{1000}){1000}`, `(?<=x)y`, `\`, `[`, `(?P<n>`, strings.Repeat("(", 10000)} {
+		for _, negate := range []bool{false, true} {
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+ruleJSON("Path", "RegExp", pattern, false, negate)+"]", "")))
+			if ok, calls := r.run(checkoutURL, nil); !ok || len(calls) != 0 {
+				t.Errorf("pattern %.20q negate %v: continue %v, calls %v", pattern, negate, ok, calls)
+			}
+			if !strings.Contains(r.logs.String(), "does not compile here") {
+				t.Errorf("pattern %.20q: no warning", pattern)
+			}
+		}
+	}
+	// (a+)+$ takes exponential time in a backtracking engine on "aaa...b"; RE2 is linear.
+	r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+ruleJSON("Path", "RegExp", `^/(a+)+$`, true, false)+"]", "")))
+	start := time.Now()
+	if ok, _ := r.run("https://shop.example.com/"+strings.Repeat("a", 5000)+"b", nil); !ok {
+		t.Error("a path the pattern does not match was queued")
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a hostile path took %v", d)
+	}
 }
