@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The benchmark workloads: three case-insensitive queues in simple mode, a desktop Chrome,
@@ -97,6 +99,35 @@ func BenchmarkW3PassedString(b *testing.B)           { benchWorkload(b, w3(), fa
 func BenchmarkW3PassedStringParallel(b *testing.B)   { benchWorkload(b, w3(), true) }
 func BenchmarkW4SimpleRedirect(b *testing.B)         { benchWorkload(b, w4(), false) }
 func BenchmarkW4SimpleRedirectParallel(b *testing.B) { benchWorkload(b, w4(), true) }
+
+// TestOneClockReadPerRequest: each workload reads the Gate's clock once, however many checks
+// need the time (the settings' freshness under Config.Now, a Passed String's timestamp, a
+// Passed Cookie's age): the reading is passed down, and every check judges the same instant.
+func TestOneClockReadPerRequest(t *testing.T) {
+	var reads atomic.Int64
+	at := time.Unix(testNow, 0)
+	r := newRig(t, func(c *Config) {
+		c.AdapterMode = ModeSimple
+		c.Now = func() time.Time { reads.Add(1); return at }
+	})
+	r.stub.json(testSettings, benchSettings())
+	ctx := context.Background()
+	for _, w := range []struct {
+		name string
+		w    workload
+	}{{"W1", w1()}, {"W2", w2()}, {"W3", w3()}, {"W4", w4()}} {
+		svc := noopService{cookies: w.w.cookies}
+		r.gate.NewAdapter(svc, w.w.url, benchUA, testIP, "").IsContinue(ctx) // settings load
+		r.gate.store.inFlight.Wait()
+		reads.Store(0)
+		if got := r.gate.NewAdapter(svc, w.w.url, benchUA, testIP, "").IsContinue(ctx); got != w.w.want {
+			t.Fatalf("%s: decision %v, want %v", w.name, got, w.w.want)
+		}
+		if n := reads.Load(); n != 1 {
+			t.Errorf("%s read the clock %d times, want 1", w.name, n)
+		}
+	}
+}
 
 // BenchmarkFloorHMAC is the unavoidable work of a Passed Cookie check: one HMAC-SHA256 keyed
 // per call, over the User-Agent and the cookie body, hex-encoded.

@@ -102,8 +102,8 @@ type Config struct {
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
 	// Now is the clock. Default time.Now. The settings cache lifetime and the retry back-off
-	// are measured on it and on the monotonic clock, and end at whichever ends them first, so
-	// neither a test clock nor a step of the wall clock can stretch them. A lock's age is read
+	// run on the monotonic clock, so a step of the wall clock cannot stretch them; with Now
+	// set, each also ends when Now passes it, so a test can move its clock past them. A lock's age is read
 	// from the lock file (a wall-clock time), so a lock dated in the future counts as stale.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
@@ -447,11 +447,10 @@ func (g *Gate) Load(ctx context.Context) error {
 		return ErrClosed
 	}
 	st := g.store
-	now := g.now()
-	if l := st.cur.Load(); l != nil && l.fresh(now) {
+	if l := st.cur.Load(); l != nil && l.fresh(g.now) {
 		return nil
 	}
-	if f := st.startRefresh(now); f != nil {
+	if f := st.startRefresh(g.now()); f != nil {
 		select {
 		case <-f.done:
 		case <-ctx.Done():
@@ -526,7 +525,7 @@ func (g *Gate) Status() Status {
 		now := g.now()
 		s.Source, s.Fetched, s.Queues = l.source, l.fetched, len(l.s.queues)
 		s.Age = now.Sub(l.base)
-		s.Fresh = l.fresh(now)
+		s.Fresh = l.fresh(func() time.Time { return now })
 	}
 	return s
 }

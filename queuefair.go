@@ -838,7 +838,7 @@ func (a *Adapter) getVariant(q *queue) (string, bool) {
 // loadSettings is Python's loadSettings: the settings for this request from the Gate's cache
 // (see settingsStore.get), or nil when none can be had.
 func (a *Adapter) loadSettings() {
-	a.settings = a.g.store.get(a.ctx, a.clock())
+	a.settings = a.g.store.get(a.ctx, a.clock)
 	if a.settings == nil {
 		a.g.warn("queuefair: no settings available; the page runs unqueued")
 	}
@@ -1176,14 +1176,17 @@ func (a *Adapter) nowSeconds() float64 {
 	return float64(a.clock().UnixNano()) / 1e9
 }
 
-// clock is the time of this request: the Gate's clock, read once per request (the settings'
-// freshness and a pass's age are judged at the same instant).
+// clock is the time of this request: the Gate's clock, read at most once per request, and only
+// when something needs it (a pass's age, settings that are stale or kept by Config.Now), so
+// every check of one request is judged at the same instant.
 func (a *Adapter) clock() time.Time {
 	if !a.haveNow {
-		a.now, a.haveNow = time.Now(), true
 		if a.g != nil {
 			a.now = a.g.now()
+		} else {
+			a.now = time.Now()
 		}
+		a.haveNow = true
 	}
 	return a.now
 }

@@ -453,8 +453,8 @@ func jsonText(v any) string {
 // downloading together. It is safe for concurrent use.
 //
 // Time: every deadline it keeps in memory (freshness, the retry back-off, a refresh's age)
-// ends at whichever comes first of the Gate's clock (Config.Now, which tests replace) and the
-// monotonic clock, so a step of the wall clock cannot stretch one. Times read from disk (a
+// runs on the monotonic clock, so a step of the wall clock cannot stretch one; with
+// Config.Now set (tests replace the clock), each also ends when that clock passes it. Times read from disk (a
 // download time, a lock's date) count as stale when they lie in the future.
 type settingsStore struct {
 	g    *Gate
@@ -503,17 +503,27 @@ type loaded struct {
 	// neither a test clock nor a step back of the wall clock can keep settings fresh longer.
 	expired atomic.Bool
 	timer   *time.Timer
+	// byClock says that Config.Now is set: freshUntil is then checked too, so a test that
+	// moves its clock past the lifetime sees the settings stale.
+	byClock bool
 }
 
-// fresh reports whether l may be used without a refresh at now: one atomic load and one
-// comparison, on the path of every request.
-func (l *loaded) fresh(now time.Time) bool {
-	return !l.expired.Load() && now.UnixNano() < l.freshUntil
+// fresh reports whether l may be used without a refresh: one atomic load on the path of every
+// request. Under the default clock the monotonic timer alone decides, and clock is not called,
+// so a request that checks no pass reads no clock (the wall clock's `time.time() -
+// d['time']` of Python is the same lifetime, measured without a step of the clock in it).
+// Under Config.Now, clock is read and compared with freshUntil as well.
+func (l *loaded) fresh(clock func() time.Time) bool {
+	if l.expired.Load() {
+		return false
+	}
+	return !l.byClock || clock().UnixNano() < l.freshUntil
 }
 
 // newLoaded stamps settings downloaded age ago (at fetched) with their freshness deadline.
 func (st *settingsStore) newLoaded(s *settings, fetched time.Time, age time.Duration, source string) *loaded {
-	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64}
+	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64,
+		byClock: st.g.cfg.Now != nil}
 	if st.ttl >= 0 {
 		l.freshUntil = l.base.Add(st.ttl).UnixNano()
 		if left := st.ttl - age; left > 0 {
@@ -582,16 +592,16 @@ func safeFileName(s string) string {
 	}, s)
 }
 
-// get is Python's loadSettings: the settings to use for a request at now, or nil when none
-// can be had (the page runs). Fresh settings come from memory without a lock. Stale settings are
+// get is Python's loadSettings: the settings to use for a request whose time clock gives, or
+// nil when none can be had (the page runs). Fresh settings come from memory without a lock. Stale settings are
 // returned at once while one refresh runs in the background. With no settings in memory, or
 // with lifetime 0, the request waits for the refresh, at most ReadTimeout and until ctx ends.
-func (st *settingsStore) get(ctx context.Context, now time.Time) *settings {
+func (st *settingsStore) get(ctx context.Context, clock func() time.Time) *settings {
 	l := st.cur.Load()
-	if l != nil && l.fresh(now) {
+	if l != nil && l.fresh(clock) {
 		return l.s
 	}
-	f := st.startRefresh(now)
+	f := st.startRefresh(clock())
 	if l != nil && st.ttl > 0 {
 		return l.s // stale, but nobody waits for the refresh
 	}

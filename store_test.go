@@ -292,6 +292,24 @@ func TestClockStepBack(t *testing.T) {
 	})
 }
 
+// TestDefaultClockLifetime: under the default clock (Config.Now unset) a request reads no
+// clock to judge its settings; the timer on the monotonic clock alone ends their lifetime.
+// (The lifetime is shortened to real-time scale here.)
+func TestDefaultClockLifetime(t *testing.T) {
+	files := newSwitchable(t)
+	defer files.close()
+	r := realTimeRig(t, files, func(c *Config) { c.Now = nil })
+	r.gate.store.ttl = 300 * time.Millisecond
+	mustEqual(t, "loaded", r.servedVersion(t), 1)
+	files.serveSettings(simpleSettings(2))
+	mustEqual(t, "within the lifetime", r.servedVersion(t), 1)
+	mustEqual(t, "downloads within the lifetime", files.count(faultSettingsPath), 1)
+	time.Sleep(400 * time.Millisecond)
+	r.servedVersion(t) // stale: served, and a refresh starts
+	r.gate.store.inFlight.Wait()
+	mustEqual(t, "refreshed after the lifetime", r.servedVersion(t), 2)
+}
+
 // TestOldTempFilesRemoved: temporary files that killed writers left behind, and that hold
 // queue secrets, are removed at the next write once a few minutes old; a new one (a writer at
 // work) is left alone.
