@@ -91,6 +91,9 @@ func FuzzComponents(f *testing.F) {
 		if a.parts(); a.domain != d || a.path != p || a.query != q {
 			t.Fatalf("cutParts(%q) = %q %q %q; step by step %q %q %q", u, a.domain, a.path, a.query, d, p, q)
 		}
+		if a.urlASCII != isASCII(u) {
+			t.Fatalf("cutParts(%q) says ASCII %v", u, a.urlASCII)
+		}
 		if strings.ContainsAny(d, "?#/:") {
 			t.Fatalf("domain %q of %q holds a delimiter", d, u)
 		}

@@ -1326,25 +1326,34 @@ func (a *Adapter) parts() *Adapter {
 
 // cutParts is the Domain, Path and Query branches of Python's isRuleMatch, for one URL. The
 // usual URL, "http(s)://host[:port][/path][?query][#fragment]" with no other "://" before its
-// query and a host that does not also occur inside the scheme, is cut in one pass; any other
-// goes through domainOf and pathAfter, which follow Python step by step (FuzzComponents holds
-// the two to the same answers).
+// query and a host that does not also occur inside the scheme, is cut in one pass, which also
+// notes whether the URL is ASCII; any other goes through domainOf and pathAfter, which follow
+// Python step by step (FuzzComponents holds the two to the same answers).
 func (a *Adapter) cutParts() {
 	u := a.requestedURL
 	a.haveParts = true
-	a.urlASCII = isASCII(u)
 	if off := schemeLen(u); off > 0 {
-		rest := u[off:]
-		host := rest[:indexHostEnd(rest)]
-		start, end := off+len(host), len(u) // the path is u[start:end], port included
-		for i := start; i < len(u); i++ {
-			if c := u[i]; c == '?' || c == '#' {
+		var seen byte // every byte of u read so far, or-ed: below 0x80 while all are ASCII
+		i := off
+		for ; i < len(u); i++ { // the host ends at the first '?', '#', '/' or ':'
+			c := u[i]
+			if c == '?' || c == '#' || c == '/' || c == ':' {
+				break
+			}
+			seen |= c
+		}
+		host := u[off:i]
+		start, end := i, len(u) // the path is u[start:end], port included
+		for ; i < len(u); i++ {
+			c := u[i]
+			if c == '?' || c == '#' {
 				end = i
 				break
 			} else if c == ':' && strings.HasPrefix(u[i+1:], "//") {
 				end = -1 // another scheme before the query: Python's replacements apply
 				break
 			}
+			seen |= c
 		}
 		if host != "" && end >= 0 && !hostInScheme(u, off, host) {
 			if u[start:end] == "" || u[start] != ':' { // a port is the rare case: left to pathAfter
@@ -1357,18 +1366,25 @@ func (a *Adapter) cutParts() {
 				} else {
 					a.query = queryComponent(u)
 				}
+				a.urlASCII = seen < 0x80 && isASCII(u[end:])
 				return
 			}
 		}
 	}
+	a.urlASCII = isASCII(u)
 	a.domain = domainOf(u)
 	a.path = pathAfter(u, a.domain)
 	a.query = queryComponent(u)
 }
 
 // hostInScheme reports whether host also occurs starting in the first off bytes of u (its
-// scheme), where Python's url.find(domain) would find it first (as in "https://h/x").
+// scheme), where Python's url.find(domain) would find it first (as in "https://h/x"). Such an
+// occurrence lies inside the scheme before its last '/', since a host holds no '/': a host as
+// long as the scheme cannot.
 func hostInScheme(u string, off int, host string) bool {
+	if len(host) >= off {
+		return false
+	}
 	for j := 0; j < off; j++ {
 		if u[j] == host[0] && strings.HasPrefix(u[j:], host) {
 			return true
