@@ -405,6 +405,52 @@ func FuzzSignedPassTimestamp(f *testing.F) {
 	})
 }
 
+// FuzzPassReading holds the fast paths of reading a pass to the plain ones, which transcribe
+// Python: usualPassHash to passHashPlain, and qftsFieldsAsWritten to qftsFields. They may only
+// skip work.
+func FuzzPassReading(f *testing.F) {
+	genuine := passToken("sec-q", testUA, "q", testNow)
+	h := strings.LastIndex(genuine, "qfh=")
+	for _, s := range []string{
+		genuine, "a=1&" + genuine, genuine[h:], "x" + genuine[h:],
+		genuine[:h] + "qf%68=1&" + genuine[h:], genuine[:h] + "qfh=2&" + genuine[h:], genuine[:h] + "qfh&" + genuine[h:],
+		genuine[:h] + "qfh=&" + genuine[h:], "qfts&" + genuine, genuine[:h] + "qfts=+1&qfts&" + genuine[h:],
+		genuine[:len(genuine)-1] + "&", genuine[:len(genuine)-1] + "=", genuine[:len(genuine)-1] + "%",
+		"qfqid=1&qfts=12=3&qftsx=4&qfts", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h1, e1, w1 := passHash(s)
+		h2, e2, w2 := passHashPlain(s)
+		if h1 != h2 || e1 != e2 || w1 != w2 {
+			t.Fatalf("passHash(%q) = %q %d %q; plainly %q %d %q", s, h1, e1, w1, h2, e2, w2)
+		}
+		if hasEscapes(s, true) {
+			return // qftsFieldsAsWritten is only used without escapes
+		}
+		t1, n1 := qftsFieldsAsWritten(s)
+		t2, n2 := qftsFields(s)
+		if t1 != t2 || n1 != n2 {
+			t.Fatalf("qftsFieldsAsWritten(%q) = %q %d; plainly %q %d", s, t1, n1, t2, n2)
+		}
+	})
+}
+
+// TestUsualPassesTakeTheFastPath: a Passed Cookie and a Passed String as Queue-Fair writes them
+// are read by the fast paths, so that the benchmarks measure them.
+func TestUsualPassesTakeTheFastPath(t *testing.T) {
+	pass := passToken("sec-q", testUA, "q", testNow)
+	for _, s := range []string{pass, "utm_source=mail&" + pass} {
+		if _, _, ok := usualPassHash(s); !ok {
+			t.Errorf("usualPassHash(%q) is not ok", s)
+		}
+	}
+	if hasEscapes(pass, true) {
+		t.Errorf("a usual pass %q has escapes: qftsFieldsAsWritten would not read it", pass)
+	}
+}
+
 // FuzzRuleComparison holds the in-place comparisons of rules to Python's lines written
 // plainly: `comp.lower() == test.lower()` and `comp.lower().find(test.lower()) != -1`. The
 // fast paths compare ASCII without lower-casing a copy; they may only skip work.

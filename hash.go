@@ -94,8 +94,17 @@ func processIdentifier(ua string) string {
 
 // passHash is what Python's validateQuery and validateCookie first read from a pass s: the
 // hash it carries (parse_qs(s)['qfh'][0]) and where the last "qfh=" starts, which ends its
-// signed text. why says what is missing, for the debug log.
+// signed text. why says what is missing, for the debug log. A pass of the usual shape is read
+// by usualPassHash; passHashPlain reads any other, as Python does.
 func passHash(s string) (hash string, end int, why string) {
+	if hash, end, ok := usualPassHash(s); ok {
+		return hash, end, ""
+	}
+	return passHashPlain(s)
+}
+
+// passHashPlain is passHash for a pass of any shape, read as Python reads it.
+func passHashPlain(s string) (hash string, end int, why string) {
 	end = lastIndex(s, "qfh=")
 	if end < 0 {
 		return "", -1, "no qfh= in the pass"
@@ -105,6 +114,25 @@ func passHash(s string) (hash string, end int, why string) {
 		return "", -1, "the pass's qfh is blank"
 	}
 	return hash, end, ""
+}
+
+// usualPassHash is the fast path of passHash (FuzzPassReading holds it to passHashPlain), for a
+// pass that ends in "qfh=" (first or after a '&') and 64 bytes without '&' or '=', and holds no
+// '%' or '+' (so every name reads as written) and no "h=" before that "qfh=". Then that "qfh="
+// is the last (any later one would end in an '=' within the 64 bytes), no field before it can
+// be a qfh with a value (its name would be followed by "h="), and its value is those 64 bytes.
+// ok is false for any other shape.
+func usualPassHash(s string) (hash string, end int, ok bool) {
+	end = len(s) - len("qfh=") - 2*sha256.Size
+	if end < 0 || s[end:end+len("qfh=")] != "qfh=" || end > 0 && s[end-1] != '&' {
+		return "", 0, false
+	}
+	hash = s[end+len("qfh="):]
+	if strings.IndexByte(hash, '&') >= 0 || strings.IndexByte(hash, '=') >= 0 ||
+		hasEscapes(s, true) || strings.Contains(s[:end], "h=") {
+		return "", 0, false
+	}
+	return hash, end, true
 }
 
 // signedTimestamp has no Python counterpart (Port: SPEC 11.1, the reference reads qfts from
@@ -117,17 +145,15 @@ func signedTimestamp(signed string, parse func(string) (int64, bool)) (ts int64,
 	if !strings.HasPrefix(signed, "qfqid=") {
 		return 0, "signed text does not start with qfqid="
 	}
-	text, found := "", false
-	for s := signed; s != ""; {
-		var name, value string
-		name, value, s = nextField(s)
-		if name != "qfts" {
-			continue
-		}
-		if found {
-			return 0, "signed text has more than one qfts"
-		}
-		found, text = true, unquote(value, true)
+	var text string
+	var n int
+	if hasEscapes(signed, true) {
+		text, n = qftsFields(signed)
+	} else {
+		text, n = qftsFieldsAsWritten(signed)
+	}
+	if n > 1 {
+		return 0, "signed text has more than one qfts"
 	}
 	if text == "" {
 		return 0, "no timestamp in signed text"
@@ -136,6 +162,43 @@ func signedTimestamp(signed string, parse func(string) (int64, bool)) (ts int64,
 		return ts, ""
 	}
 	return 0, "timestamp not numeric"
+}
+
+// qftsFields counts the fields of signed named qfts (names decoded as parse_qs decodes them)
+// and returns the decoded value of the first.
+func qftsFields(signed string) (text string, n int) {
+	for s := signed; s != ""; {
+		var name, value string
+		name, value, s = nextField(s)
+		if name != "qfts" {
+			continue
+		}
+		if n++; n == 1 {
+			text = unquote(value, true)
+		}
+	}
+	return text, n
+}
+
+// qftsFieldsAsWritten is qftsFields for a signed text with no '%' or '+', whose names and values
+// read as written: a field is named qfts when it is "qfts" or starts with "qfts=".
+// FuzzPassReading holds the two together.
+func qftsFieldsAsWritten(signed string) (text string, n int) {
+	for s := signed; ; {
+		field := s
+		i := strings.IndexByte(s, '&')
+		if i >= 0 {
+			field, s = s[:i], s[i+1:]
+		}
+		if strings.HasPrefix(field, "qfts") && (len(field) == len("qfts") || field[len("qfts")] == '=') {
+			if n++; n == 1 {
+				text = field[min(len(field), len("qfts=")):]
+			}
+		}
+		if i < 0 {
+			return text, n
+		}
+	}
 }
 
 // lastIndex is strings.LastIndex for the needles of this package ("qfh=", "qfqid="): it walks
