@@ -11,6 +11,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"hash"
@@ -71,11 +72,18 @@ func constantTimeEqual(want []byte, given string) bool {
 	if len(want) != len(given) {
 		return false
 	}
-	var v byte
-	for i := 0; i < len(want); i++ {
-		v |= want[i] ^ given[i]
+	var v uint64
+	i := 0
+	for ; i+8 <= len(want); i += 8 { // eight bytes at a time: a hash is 64
+		v |= binary.LittleEndian.Uint64(want[i:]) ^ word(given[i:])
 	}
-	return subtle.ConstantTimeByteEq(v, 0) == 1
+	for ; i < len(want); i++ {
+		v |= uint64(want[i] ^ given[i])
+	}
+	v |= v >> 32 // fold the word into its low byte, without a branch
+	v |= v >> 16
+	v |= v >> 8
+	return subtle.ConstantTimeByteEq(uint8(v), 0) == 1
 }
 
 // processIdentifier is Python's QueueFairAdapter.processIdentifier: the User-Agent up to a '['
@@ -371,7 +379,7 @@ func appendURLEncoded(dst []byte, s string) []byte {
 	const hexDigits = "0123456789ABCDEF"
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.', c == '~':
+		case byteClass[c]&unreservedByte != 0: // letters, digits and -._~
 			dst = append(dst, c)
 		case c == ' ':
 			dst = append(dst, '+')

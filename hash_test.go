@@ -87,6 +87,20 @@ func TestConstantTimeEqual(t *testing.T) {
 	}{{"abc", "abc", true}, {"abc", "abd", false}, {"abc", "ab", false}, {"", "", true}} {
 		mustEqual(t, tt.a+"=="+tt.b, constantTimeEqual([]byte(tt.a), tt.b), tt.want)
 	}
+	// One changed bit anywhere, in the words compared eight bytes at a time or in the tail.
+	want := []byte(strings.Repeat("0123456789abcdef", 4) + "xyz")
+	if !constantTimeEqual(want, string(want)) {
+		t.Fatal("equal strings differ")
+	}
+	for i := range want {
+		for _, bit := range []byte{0x01, 0x80} {
+			given := []byte(string(want))
+			given[i] ^= bit
+			if constantTimeEqual(want, string(given)) {
+				t.Fatalf("bit %#x of byte %d changed, still equal", bit, i)
+			}
+		}
+	}
 }
 
 // TestHashesComparedInConstantTime reads the source: the only comparison of a computed hash

@@ -1333,8 +1333,8 @@ func (a *Adapter) cutParts() {
 	u := a.requestedURL
 	a.haveParts = true
 	if off := schemeLen(u); off > 0 {
-		var seen byte // every byte of u read so far, or-ed: below 0x80 while all are ASCII
-		i := off
+		var seen byte // every byte of u read one by one, or-ed: below 0x80 while all are ASCII
+		i := plainWords(u, off, lowBits*'?', lowBits*'#', lowBits*'/', lowBits*':')
 		for ; i < len(u); i++ { // the host ends at the first '?', '#', '/' or ':'
 			c := u[i]
 			if c == '?' || c == '#' || c == '/' || c == ':' {
@@ -1344,7 +1344,7 @@ func (a *Adapter) cutParts() {
 		}
 		host := u[off:i]
 		start, end := i, len(u) // the path is u[start:end], port included
-		for ; i < len(u); i++ {
+		for i = plainWords(u, i, lowBits*'?', lowBits*'#', lowBits*':', lowBits*':'); i < len(u); i++ {
 			c := u[i]
 			if c == '?' || c == '#' {
 				end = i
@@ -1475,6 +1475,9 @@ func equalRule(comp, value string, caseSensitive bool) bool {
 	if caseSensitive {
 		return comp == value
 	}
+	if comp == value && isASCII(value) {
+		return true // value is lower case, so comp is too: the loop below would agree
+	}
 	if len(comp) != len(value) {
 		return !isASCII(comp) && pythonLower(comp) == value
 	}
@@ -1520,13 +1523,46 @@ func containsRule(comp, value string, caseSensitive, compASCII bool) bool {
 	return !compASCII && !isASCII(comp) && strings.Contains(pythonLower(comp), value)
 }
 
+// plainWords is a fast path for the byte loops of cutParts: from i, it steps over each run of
+// eight ASCII bytes of s that holds none of the bytes a, b, c and d (each given repeated across
+// a word, as lowBits*'?'), and returns where the loop should go on one byte at a time. It may
+// only skip bytes that the loop would step over.
+func plainWords(s string, i int, a, b, c, d uint64) int {
+	for ; i+8 <= len(s); i += 8 {
+		w := word(s[i:])
+		if w&highBits != 0 || hasByte(w, a) || hasByte(w, b) || hasByte(w, c) || hasByte(w, d) {
+			break
+		}
+	}
+	return i
+}
+
+// Bytes of every lane of a 64-bit word, for the eight-at-a-time scans.
+const (
+	lowBits  = 0x0101010101010101
+	highBits = 0x8080808080808080
+)
+
+// word is the first eight bytes of s as one little-endian word (one load, once compiled).
+func word(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// hasByte reports whether any byte of w is the byte that c repeats (lowBits*b): a byte of w^c
+// is zero exactly where w holds it, and subtracting one from each byte borrows into a high bit
+// that was clear only through a zero byte.
+func hasByte(w, c uint64) bool {
+	x := w ^ c
+	return (x-lowBits)&^x&highBits != 0
+}
+
 // isASCII reports whether s has only ASCII bytes, eight at a time.
 func isASCII(s string) bool {
 	i := 0
 	for ; i+8 <= len(s); i += 8 {
-		w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		if w&0x8080808080808080 != 0 {
+		if word(s[i:])&highBits != 0 {
 			return false
 		}
 	}
@@ -1697,12 +1733,14 @@ func headerSafe(v string) string {
 	return keepBytes(v, headerByte)
 }
 
-// The classes of bytes a value handed to a Service may keep, as bits of byteClass.
+// The classes of bytes a value handed to a Service may keep, as bits of byteClass, and the
+// bytes urlencode keeps as they are.
 const (
 	cookieValueByte uint8 = 1 << iota // net/http's cookie value: 0x20-0x7E but '"', ';', '\\'
 	tokenByteClass                    // an HTTP token: letters, digits and !#$%&'*+-.^_`|~
 	cookieAttrByte                    // 0x21-0x7E but ';'
 	headerByte                        // anything but CR, LF and NUL
+	unreservedByte                    // quote_plus keeps it: letters, digits and -._~
 )
 
 // byteClass holds each byte's classes, so that a value is checked with one table load a byte
@@ -1721,6 +1759,9 @@ var byteClass = func() (t [256]uint8) {
 		}
 		if c != '\r' && c != '\n' && c != 0 {
 			t[i] |= headerByte
+		}
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
+			t[i] |= unreservedByte
 		}
 	}
 	return t

@@ -1131,3 +1131,25 @@ func TestErrorsAreAborts(t *testing.T) {
 		t.Errorf("abortf = %v", err)
 	}
 }
+
+// TestHasByte: hasByte finds any byte value in any lane of a word, and none that is absent,
+// including next to the bytes whose borrow could mislead it (0x00, 0x01, 0x80, 0xff).
+func TestHasByte(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		for _, fill := range []byte{0x00, 0x01, 0x7f, 0x80, 0xff, byte(c + 1), byte(c - 1)} {
+			if fill == byte(c) {
+				continue
+			}
+			w := lowBits * uint64(fill)
+			if hasByte(w, lowBits*uint64(c)) {
+				t.Fatalf("hasByte(%#x, %#x) without it", w, c)
+			}
+			for lane := 0; lane < 8; lane++ {
+				v := w&^(0xff<<(8*lane)) | uint64(c)<<(8*lane)
+				if !hasByte(v, lowBits*uint64(c)) {
+					t.Fatalf("hasByte(%#x, %#x) missed lane %d", v, c, lane)
+				}
+			}
+		}
+	}
+}
