@@ -451,6 +451,35 @@ func TestUsualPassesTakeTheFastPath(t *testing.T) {
 	}
 }
 
+// FuzzServiceValues holds the cleaning of values handed to a Service to its definition, one
+// byte at a time through the table (cookieSafe has a fast path that steps over whole words).
+func FuzzServiceValues(f *testing.F) {
+	pass := passToken("sec-q", testUA, "q", testNow)
+	for _, s := range []string{pass, pass + "\x7f", "a;b", "\"quoted\"", "tab\there", "ü" + pass, "\r\n", ""} {
+		f.Add(s)
+	}
+	keep := func(v string, ok func(byte) bool) string {
+		var b strings.Builder
+		for i := 0; i < len(v); i++ {
+			if ok(v[i]) {
+				b.WriteByte(v[i])
+			}
+		}
+		return b.String()
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if got, want := cookieSafe(v), keep(v, func(c byte) bool { return 0x20 <= c && c < 0x7f && c != '"' && c != ';' && c != '\\' }); got != want {
+			t.Fatalf("cookieSafe(%q) = %q, want %q", v, got, want)
+		}
+		if got, want := cookieNameSafe(v), keep(v, tokenByte); got != want {
+			t.Fatalf("cookieNameSafe(%q) = %q, want %q", v, got, want)
+		}
+		if got, want := headerSafe(v), keep(v, func(c byte) bool { return c != '\r' && c != '\n' && c != 0 }); got != want {
+			t.Fatalf("headerSafe(%q) = %q, want %q", v, got, want)
+		}
+	})
+}
+
 // FuzzRuleComparison holds the in-place comparisons of rules to Python's lines written
 // plainly: `comp.lower() == test.lower()` and `comp.lower().find(test.lower()) != -1`. The
 // fast paths compare ASCII without lower-casing a copy; they may only skip work.
