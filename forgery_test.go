@@ -188,16 +188,19 @@ func TestSignedTimestamp(t *testing.T) {
 		{"qfqid=1&xqfts=5&", "", false},
 	}
 	for _, tt := range tests {
-		ts := "" // the text signedTimestamp hands its parser
-		_, why := signedTimestamp(tt.signed, func(s string) (int64, bool) { ts = s; return 0, true })
-		if (why == "") != tt.ok || ts != tt.ts {
-			t.Errorf("signedTimestamp(%q) = %q, %q; want %q, ok %v", tt.signed, ts, why, tt.ts, tt.ok)
+		// Read as any pass is, and, when it has no escapes, as a usual pass is.
+		for _, asWritten := range []bool{false, !hasEscapes(tt.signed, true)} {
+			ts := "" // the text signedTimestamp hands its parser
+			_, why := signedTimestamp(tt.signed, asWritten, func(s string) (int64, bool) { ts = s; return 0, true })
+			if (why == "") != tt.ok || ts != tt.ts {
+				t.Errorf("signedTimestamp(%q, %v) = %q, %q; want %q, ok %v", tt.signed, asWritten, ts, why, tt.ts, tt.ok)
+			}
 		}
 	}
-	if ts, why := signedTimestamp("qfqid=1&qfts=12&", parseDigits); ts != 12 || why != "" {
+	if ts, why := signedTimestamp("qfqid=1&qfts=12&", true, parseDigits); ts != 12 || why != "" {
 		t.Errorf("parsed %d, %q", ts, why)
 	}
-	if _, why := signedTimestamp("qfqid=1&qfts=1x&", parseDigits); why != "timestamp not numeric" {
+	if _, why := signedTimestamp("qfqid=1&qfts=1x&", false, parseDigits); why != "timestamp not numeric" {
 		t.Errorf("a timestamp that is not numeric: %q", why)
 	}
 }

@@ -421,10 +421,13 @@ func FuzzPassReading(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		h1, e1, w1 := passHash(s)
+		h1, e1, asWritten, w1 := passHash(s)
 		h2, e2, w2 := passHashPlain(s)
 		if h1 != h2 || e1 != e2 || w1 != w2 {
 			t.Fatalf("passHash(%q) = %q %d %q; plainly %q %d %q", s, h1, e1, w1, h2, e2, w2)
+		}
+		if asWritten && hasEscapes(s, true) {
+			t.Fatalf("passHash(%q) says it has no escapes", s)
 		}
 		if hasEscapes(s, true) {
 			return // qftsFieldsAsWritten is only used without escapes

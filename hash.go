@@ -103,12 +103,14 @@ func processIdentifier(ua string) string {
 // passHash is what Python's validateQuery and validateCookie first read from a pass s: the
 // hash it carries (parse_qs(s)['qfh'][0]) and where the last "qfh=" starts, which ends its
 // signed text. why says what is missing, for the debug log. A pass of the usual shape is read
-// by usualPassHash; passHashPlain reads any other, as Python does.
-func passHash(s string) (hash string, end int, why string) {
+// by usualPassHash, and then asWritten is true: s holds no '%' or '+'. passHashPlain reads any
+// other, as Python does.
+func passHash(s string) (hash string, end int, asWritten bool, why string) {
 	if hash, end, ok := usualPassHash(s); ok {
-		return hash, end, ""
+		return hash, end, true, ""
 	}
-	return passHashPlain(s)
+	hash, end, why = passHashPlain(s)
+	return hash, end, false, why
 }
 
 // passHashPlain is passHash for a pass of any shape, read as Python reads it.
@@ -149,13 +151,16 @@ func usualPassHash(s string) (hash string, end int, ok bool) {
 // parse_qs decodes them, with or without a value). A qfts outside the signed text is never
 // read: the visitor chooses the User-Agent that is hashed in front of the signed text, so any
 // text outside it may be the visitor's own. why says what is wrong, for the debug log.
-func signedTimestamp(signed string, parse func(string) (int64, bool)) (ts int64, why string) {
+//
+// asWritten says the caller knows signed holds no '%' or '+' (usualPassHash found none in the
+// pass), so that its names read as written.
+func signedTimestamp(signed string, asWritten bool, parse func(string) (int64, bool)) (ts int64, why string) {
 	if !strings.HasPrefix(signed, "qfqid=") {
 		return 0, "signed text does not start with qfqid="
 	}
 	var text string
 	var n int
-	if hasEscapes(signed, true) {
+	if !asWritten && hasEscapes(signed, true) {
 		text, n = qftsFields(signed)
 	} else {
 		text, n = qftsFieldsAsWritten(signed)
@@ -210,15 +215,15 @@ func qftsFieldsAsWritten(signed string) (text string, n int) {
 }
 
 // lastIndex is strings.LastIndex(s, needle) for the needles of this package ("qfh=",
-// "qfqid="), whose leading "qf" starts every field of a pass. It searches forward, from one
-// vectorised match to the next, for the needle's tail from its third byte ("h=", "qid="), which
-// a pass holds rarely, and keeps the matches with the head in front: every occurrence of needle
-// holds its tail, so none is missed. Where strings.LastIndex hashes every byte of s, a pass costs
-// two or three searches. A needle shorter than four bytes is searched whole.
+// "qfqid="). Every field of a pass starts "qf", so a search for a needle's first byte stops at
+// each field. lastIndex searches forward, from one vectorised match to the next, for the needle's
+// tail after its leading 'q's and 'f's ("h=", "id="), which a pass holds rarely, and keeps the
+// matches with the head in front: every occurrence of needle holds its tail, so none is missed.
+// Where strings.LastIndex hashes every byte of s, a pass costs two or three searches.
 func lastIndex(s, needle string) int {
 	split := 0
-	if len(needle) >= 4 {
-		split = 2
+	for split < len(needle)-1 && (needle[split] == 'q' || needle[split] == 'f') {
+		split++
 	}
 	head, tail := needle[:split], needle[split:]
 	last := -1

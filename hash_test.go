@@ -290,7 +290,8 @@ func TestLastIndex(t *testing.T) {
 		{"", ""}, {"abc", ""}, {"", "qfh="}, {"qfh=", "qfh="}, {"qfh=qfh=", "qfh="}, {"aqfh=bqfh=c", "qfh="},
 		{"qfhqfh=", "qfh="}, {"aaaa", "aa"}, {"qfqid=1&qfh=2&qfqid=3", "qfqid="}, {"qf", "qfh="}, {"xyz", "q"},
 		// The tail searched for ("h=", "qid=") without its head, or sharing bytes with it.
-		{"h=qfh=xh=", "qfh="}, {"qid=qfqid=1&aqid=2", "qfqid="}, {"qfqfqid=", "qfqid="}, {"fh=", "qfh="},
+		{"h=qfh=xh=", "qfh="}, {"id=qfqid=1&aqid=2", "qfqid="}, {"qfqfqid=", "qfqid="}, {"fh=", "qfh="},
+		{"qqq", "qq"}, {"fqfqf", "fq"}, {"qf", "qf"}, {"qfq", "qfq"}, {"ffff", "f"},
 	} {
 		mustEqual(t, "lastIndex("+tt[0]+", "+tt[1]+")", lastIndex(tt[0], tt[1]), strings.LastIndex(tt[0], tt[1]))
 	}

@@ -197,7 +197,7 @@ func (a *Adapter) validateQuery(q *queue) bool {
 	if a.d {
 		a.log("validating Passed String", "query", qstr)
 	}
-	queryHash, hpos, why := passHash(qstr)
+	queryHash, hpos, asWritten, why := passHash(qstr)
 	if why != "" {
 		return a.fail(why)
 	}
@@ -209,7 +209,7 @@ func (a *Adapter) validateQuery(q *queue) bool {
 		return a.fail("qfh comes before qfqid")
 	}
 	signed := qstr[qpos:hpos]
-	ts, why := signedTimestamp(signed, parseDigits) // the spec asks ASCII digits of a Passed String
+	ts, why := signedTimestamp(signed, asWritten, parseDigits) // the spec asks ASCII digits of a Passed String
 	if why != "" {
 		return a.fail(why)
 	}
@@ -261,7 +261,7 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 	if a.d {
 		a.log("validating cookie", "cookie", cookie)
 	}
-	mHash, hpos, why := passHash(cookie)
+	mHash, hpos, asWritten, why := passHash(cookie)
 	if why != "" {
 		return a.fail(why)
 	}
@@ -269,7 +269,7 @@ func (a *Adapter) validateCookie(s *signer, passedLifetimeMinutes int, cookie st
 	if !s.matches(processIdentifier(a.userAgent), signed, mHash) {
 		return a.fail("cookie hash mismatch") // never log the expected hash: it is a valid pass
 	}
-	ts, why := signedTimestamp(signed, parseInt) // Python's int() reads a cookie's
+	ts, why := signedTimestamp(signed, asWritten, parseInt) // Python's int() reads a cookie's
 	if why != "" {
 		return a.fail(why)
 	}
@@ -1361,10 +1361,13 @@ func (a *Adapter) cutParts() {
 				if a.path == "" {
 					a.path = "/"
 				}
-				if end < len(u) && u[end] == '?' {
+				switch {
+				case end == len(u):
+					a.query = "" // no '?' in the URL: the scheme, host and path have none
+				case u[end] == '?':
 					a.query = u[end+1:] // the first '?' of the URL: the scheme and host have none
-				} else {
-					a.query = queryComponent(u)
+				default:
+					a.query = queryComponent(u) // a '#' first: any '?' is in the fragment
 				}
 				a.urlASCII = seen < 0x80 && isASCII(u[end:])
 				return
@@ -1564,6 +1567,13 @@ func hasLess(w uint64, n byte) bool {
 	return (w-lowBits*uint64(n))&^w&highBits != 0
 }
 
+// hasAbove reports whether any byte of w is above n (n below 0x80): a byte with its high bit
+// set is, and adding 0x7f-n to the low seven bits of the others carries into the high bit, and
+// never further, exactly above n.
+func hasAbove(w uint64, n byte) bool {
+	return ((w&^highBits)+lowBits*uint64(0x7f-n)|w)&highBits != 0
+}
+
 // isASCII reports whether s has only ASCII bytes, eight at a time.
 func isASCII(s string) bool {
 	i := 0
@@ -1724,7 +1734,7 @@ func cookieWords(v string) int {
 	i := 0
 	for ; i+8 <= len(v); i += 8 {
 		w := word(v[i:])
-		if w&highBits != 0 || hasLess(w, 0x20) || hasByte(w, lowBits*0x7f) ||
+		if hasAbove(w, 0x7e) || hasLess(w, 0x20) ||
 			hasByte(w, lowBits*'"') || hasByte(w, lowBits*';') || hasByte(w, lowBits*'\\') {
 			break
 		}

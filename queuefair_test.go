@@ -1153,3 +1153,25 @@ func TestHasByte(t *testing.T) {
 		}
 	}
 }
+
+// TestWordRanges: hasLess and hasAbove against every byte value in every lane, next to fill
+// bytes at the edges of their ranges (hasLess is only asked about words of bytes below 0x80).
+func TestWordRanges(t *testing.T) {
+	for _, n := range []byte{0x00, 0x01, 0x20, 0x7e, 0x7f} {
+		for c := 0; c < 256; c++ {
+			for _, fill := range []byte{0x00, 0x20, 0x7e, 0x7f, 0x80, 0xff} {
+				for lane := 0; lane < 8; lane++ {
+					w := lowBits*uint64(fill)&^(0xff<<(8*lane)) | uint64(c)<<(8*lane)
+					above := byte(c) > n || fill > n
+					if n < 0x80 && hasAbove(w, n) != above {
+						t.Fatalf("hasAbove(%#x, %#x) = %v", w, n, !above)
+					}
+					less := byte(c) < n || fill < n
+					if c < 0x80 && fill < 0x80 && hasLess(w, n) != less {
+						t.Fatalf("hasLess(%#x, %#x) = %v", w, n, !less)
+					}
+				}
+			}
+		}
+	}
+}
