@@ -103,8 +103,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock. Default time.Now. The settings cache lifetime and the retry back-off
 	// run on the monotonic clock, so a step of the wall clock cannot stretch them; with Now
-	// set, each also ends when Now passes it, so a test can move its clock past them. A lock's age is read
-	// from the lock file (a wall-clock time), so a lock dated in the future counts as stale.
+	// set, each also ends when Now passes it, so a test can move its clock past them. A
+	// lock's age is read from the lock file (a wall-clock time), so a lock dated in the
+	// future counts as stale.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
 	// when ctx does.

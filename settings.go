@@ -453,9 +453,9 @@ func jsonText(v any) string {
 // downloading together. It is safe for concurrent use.
 //
 // Time: every deadline it keeps in memory (freshness, the retry back-off, a refresh's age)
-// runs on the monotonic clock, so a step of the wall clock cannot stretch one; with
-// Config.Now set (tests replace the clock), each also ends when that clock passes it. Times read from disk (a
-// download time, a lock's date) count as stale when they lie in the future.
+// runs on the monotonic clock, so a step of the wall clock cannot stretch one; with Config.Now
+// set (tests replace the clock), each also ends when that clock passes it. Times read from
+// disk (a download time, a lock's date) count as stale when they lie in the future.
 type settingsStore struct {
 	g    *Gate
 	cur  atomic.Pointer[loaded]
@@ -592,10 +592,11 @@ func safeFileName(s string) string {
 	}, s)
 }
 
-// get is Python's loadSettings: the settings to use for a request whose time clock gives, or
-// nil when none can be had (the page runs). Fresh settings come from memory without a lock. Stale settings are
-// returned at once while one refresh runs in the background. With no settings in memory, or
-// with lifetime 0, the request waits for the refresh, at most ReadTimeout and until ctx ends.
+// get is Python's loadSettings: the settings to use for a request whose time clock gives (read
+// only when needed), or nil when none can be had (the page runs). Fresh settings come from
+// memory without a lock. Stale settings are returned at once while one refresh runs in the
+// background. With no settings in memory, or with lifetime 0, the request waits for the
+// refresh, at most ReadTimeout and until ctx ends.
 func (st *settingsStore) get(ctx context.Context, clock func() time.Time) *settings {
 	l := st.cur.Load()
 	if l != nil && l.fresh(clock) {
