@@ -526,7 +526,7 @@ func (g *Gate) Status() Status {
 		now := g.now()
 		s.Source, s.Fetched, s.Queues = l.source, l.fetched, len(l.s.queues)
 		s.Age = now.Sub(l.base)
-		s.Fresh = l.fresh(func() time.Time { return now })
+		s.Fresh = l.freshAt(now)
 	}
 	return s
 }

@@ -520,6 +520,12 @@ func (l *loaded) fresh(clock func() time.Time) bool {
 	return !l.byClock || clock().UnixNano() < l.freshUntil
 }
 
+// freshAt is fresh as Status reports it, beside the Age it computes from now: the timer has not
+// fired and now is within the lifetime. It holds after Close too, which stops the timer.
+func (l *loaded) freshAt(now time.Time) bool {
+	return !l.expired.Load() && now.UnixNano() < l.freshUntil
+}
+
 // newLoaded stamps settings downloaded age ago (at fetched) with their freshness deadline.
 func (st *settingsStore) newLoaded(s *settings, fetched time.Time, age time.Duration, source string) *loaded {
 	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64,

@@ -308,6 +308,11 @@ func TestDefaultClockLifetime(t *testing.T) {
 	r.servedVersion(t) // stale: served, and a refresh starts
 	r.gate.store.inFlight.Wait()
 	mustEqual(t, "refreshed after the lifetime", r.servedVersion(t), 2)
+
+	// Close stops the timer; Status still reports the settings stale once their lifetime ends.
+	r.gate.Close()
+	time.Sleep(400 * time.Millisecond)
+	mustEqual(t, "fresh a lifetime after Close", r.gate.Status().Fresh, false)
 }
 
 // TestOldTempFilesRemoved: temporary files that killed writers left behind, and that hold
