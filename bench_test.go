@@ -169,6 +169,56 @@ func BenchmarkFloorHMACKeyed(b *testing.B) {
 	}
 }
 
+// The parts of W2 beyond FloorHMACKeyed, each alone (the README's breakdown).
+
+// BenchmarkPartClock is the one clock reading a pass check needs (its age).
+func BenchmarkPartClock(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		if time.Now().UnixNano() == 0 {
+			b.Fatal("no clock")
+		}
+	}
+}
+
+// BenchmarkPartRules is W2's rules: the URL cut into parts, then the three queues' rules.
+func BenchmarkPartRules(b *testing.B) {
+	g := benchGate(b)
+	queues := g.store.cur.Load().s.queues
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := Adapter{g: g, requestedURL: benchURL, service: noopService{}}
+		for _, q := range queues {
+			if _, err := a.isMatch(q); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkPartPassReading is reading W2's Passed Cookie: its hash, its signed text, and the
+// timestamp that text vouches for.
+func BenchmarkPartPassReading(b *testing.B) {
+	cookie := passToken("sec-checkout", benchUA, "checkout", testNow)
+	for i := 0; i < b.N; i++ {
+		_, end, asWritten, why := passHash(cookie)
+		if _, why2 := signedTimestamp(cookie[:end], asWritten, parseInt); why != "" || why2 != "" {
+			b.Fatal(why, why2)
+		}
+	}
+}
+
+// BenchmarkPartCookieLookups is W2's two GetCookie calls (the uid and the Passed Cookie) and
+// the test that the Passed Cookie names its queue.
+func BenchmarkPartCookieLookups(b *testing.B) {
+	var svc Service = noopService{cookies: w2().cookies}
+	for i := 0; i < b.N; i++ {
+		svc.GetCookie("QueueFair-Store-" + testAccount)
+		if c := svc.GetCookie("QueueFair-Pass-checkout"); !strings.Contains(c, "checkout") {
+			b.Fatal("no pass")
+		}
+	}
+}
+
 // manyQueueSettings is a settings document of n queues of three rules each, none of which
 // matches W1's URL.
 func manyQueueSettings(n int) string {
