@@ -43,9 +43,10 @@ func benchSettings() string {
 	)
 }
 
-// benchGate is a Gate with the benchmark settings loaded.
+// benchGate is a Gate with the benchmark settings loaded, on the default clock (Config.Now
+// unset), as in production: the workloads pay for the clock readings a server pays for.
 func benchGate(b testing.TB) *Gate {
-	r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+	r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger(); c.Now = nil })
 	r.stub.json(testSettings, benchSettings())
 	r.gate.NewAdapter(noopService{}, benchW1, benchUA, testIP, "").IsContinue(context.Background())
 	if r.gate.store.cur.Load() == nil {
@@ -82,21 +83,25 @@ func benchWorkload(b *testing.B, w workload, parallel bool) {
 	})
 }
 
+// The workloads; the passes of W2 and W3 are signed at now (Unix seconds).
 func w1() workload { return workload{url: benchW1, want: true} }
-func w2() workload {
-	return workload{url: benchURL, cookies: map[string]string{"QueueFair-Pass-checkout": passToken("sec-checkout", benchUA, "checkout", testNow)}, want: true}
+func w2(now int64) workload {
+	return workload{url: benchURL, cookies: map[string]string{"QueueFair-Pass-checkout": passToken("sec-checkout", benchUA, "checkout", now)}, want: true}
 }
-func w3() workload {
-	return workload{url: benchURL + "?" + passToken("sec-checkout", benchUA, "checkout", testNow), want: false}
+func w3(now int64) workload {
+	return workload{url: benchURL + "?" + passToken("sec-checkout", benchUA, "checkout", now), want: false}
 }
 func w4() workload { return workload{url: benchURL, want: false} }
 
+// unixNow is the time benchGate's passes are signed at.
+func unixNow() int64 { return time.Now().Unix() }
+
 func BenchmarkW1NoMatch(b *testing.B)                { benchWorkload(b, w1(), false) }
 func BenchmarkW1NoMatchParallel(b *testing.B)        { benchWorkload(b, w1(), true) }
-func BenchmarkW2ValidCookie(b *testing.B)            { benchWorkload(b, w2(), false) }
-func BenchmarkW2ValidCookieParallel(b *testing.B)    { benchWorkload(b, w2(), true) }
-func BenchmarkW3PassedString(b *testing.B)           { benchWorkload(b, w3(), false) }
-func BenchmarkW3PassedStringParallel(b *testing.B)   { benchWorkload(b, w3(), true) }
+func BenchmarkW2ValidCookie(b *testing.B)            { benchWorkload(b, w2(unixNow()), false) }
+func BenchmarkW2ValidCookieParallel(b *testing.B)    { benchWorkload(b, w2(unixNow()), true) }
+func BenchmarkW3PassedString(b *testing.B)           { benchWorkload(b, w3(unixNow()), false) }
+func BenchmarkW3PassedStringParallel(b *testing.B)   { benchWorkload(b, w3(unixNow()), true) }
 func BenchmarkW4SimpleRedirect(b *testing.B)         { benchWorkload(b, w4(), false) }
 func BenchmarkW4SimpleRedirectParallel(b *testing.B) { benchWorkload(b, w4(), true) }
 
@@ -115,7 +120,7 @@ func TestOneClockReadPerRequest(t *testing.T) {
 	for _, w := range []struct {
 		name string
 		w    workload
-	}{{"W1", w1()}, {"W2", w2()}, {"W3", w3()}, {"W4", w4()}} {
+	}{{"W1", w1()}, {"W2", w2(testNow)}, {"W3", w3(testNow)}, {"W4", w4()}} {
 		svc := noopService{cookies: w.w.cookies}
 		r.gate.NewAdapter(svc, w.w.url, benchUA, testIP, "").IsContinue(ctx) // settings load
 		r.gate.store.inFlight.Wait()
@@ -210,7 +215,7 @@ func BenchmarkPartPassReading(b *testing.B) {
 // BenchmarkPartCookieLookups is W2's two GetCookie calls (the uid and the Passed Cookie) and
 // the test that the Passed Cookie names its queue.
 func BenchmarkPartCookieLookups(b *testing.B) {
-	var svc Service = noopService{cookies: w2().cookies}
+	var svc Service = noopService{cookies: w2(unixNow()).cookies}
 	for i := 0; i < b.N; i++ {
 		svc.GetCookie("QueueFair-Store-" + testAccount)
 		if c := svc.GetCookie("QueueFair-Pass-checkout"); !strings.Contains(c, "checkout") {
@@ -237,7 +242,7 @@ func manyQueueSettings(n int) string {
 func BenchmarkW1Queues(b *testing.B) {
 	for _, n := range []int{10, 100, 1000} {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+			r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger(); c.Now = nil })
 			r.stub.json(testSettings, manyQueueSettings(n))
 			ctx := context.Background()
 			if !r.gate.NewAdapter(noopService{}, benchW1, benchUA, testIP, "").IsContinue(ctx) {
@@ -304,8 +309,8 @@ func TestHotPathAllocations(t *testing.T) {
 		want float64
 	}{
 		{"W1NoMatch", w1(), 0},
-		{"W2ValidCookie", w2(), 0},
-		{"W3PassedString", w3(), 0},
+		{"W2ValidCookie", w2(unixNow()), 0},
+		{"W3PassedString", w3(unixNow()), 0},
 		{"W4SimpleRedirect", w4(), 1},
 	} {
 		svc := noopService{cookies: tt.w.cookies}

@@ -248,7 +248,7 @@ func TestDecisionHookAllocations(t *testing.T) {
 		name string
 		w    workload
 		base float64
-	}{{"W1", w1(), 0}, {"W2", w2(), 0}, {"W3", w3(), 0}, {"W4", w4(), 1}} {
+	}{{"W1", w1(), 0}, {"W2", w2(unixNow()), 0}, {"W3", w3(unixNow()), 0}, {"W4", w4(), 1}} {
 		svc := noopService{cookies: tt.w.cookies}
 		allocs := testing.AllocsPerRun(200, func() { g.NewAdapter(svc, tt.w.url, benchUA, testIP, "").IsContinue(ctx) })
 		if allocs > tt.base+1 {
