@@ -108,6 +108,7 @@ func BenchmarkW4SimpleRedirectParallel(b *testing.B) { benchWorkload(b, w4(), tr
 // TestOneClockReadPerRequest: each workload reads the Gate's clock once, however many checks
 // need the time (the settings' freshness under Config.Now, a Passed String's timestamp, a
 // Passed Cookie's age): the reading is passed down, and every check judges the same instant.
+// Under the default clock, W1 and W4 read none.
 func TestOneClockReadPerRequest(t *testing.T) {
 	var reads atomic.Int64
 	at := time.Unix(testNow, 0)
@@ -130,6 +131,22 @@ func TestOneClockReadPerRequest(t *testing.T) {
 		}
 		if n := reads.Load(); n != 1 {
 			t.Errorf("%s read the clock %d times, want 1", w.name, n)
+		}
+	}
+
+	// Under the default clock, a request that checks no pass reads none.
+	g := benchGate(t)
+	for _, w := range []struct {
+		name string
+		w    workload
+		read bool
+	}{{"W1", w1(), false}, {"W2", w2(unixNow()), true}, {"W3", w3(unixNow()), true}, {"W4", w4(), false}} {
+		a := g.NewAdapter(noopService{cookies: w.w.cookies}, w.w.url, benchUA, testIP, "")
+		if got := a.IsContinue(ctx); got != w.w.want {
+			t.Fatalf("%s on the default clock: decision %v, want %v", w.name, got, w.w.want)
+		}
+		if a.haveNow != w.read {
+			t.Errorf("%s on the default clock read the clock: %v, want %v", w.name, a.haveNow, w.read)
 		}
 	}
 }
