@@ -102,10 +102,10 @@ type Config struct {
 	// with a connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
 	// Now is the clock. Default time.Now. The settings cache lifetime and the retry back-off
-	// run on the monotonic clock, so a step of the wall clock cannot stretch them; with Now
-	// set, each also ends when Now passes it, so a test can move its clock past them. A
-	// lock's age is read from the lock file (a wall-clock time), so a lock dated in the
-	// future counts as stale.
+	// run on the monotonic clock, so a step of the wall clock cannot stretch them. The
+	// back-off also ends when this clock passes it, and so does the lifetime when Now is set,
+	// so a test can move its clock past both. A lock's age is read from the lock file (a
+	// wall-clock time), so a lock dated in the future counts as stale.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
 	// when ctx does.
