@@ -453,9 +453,10 @@ func jsonText(v any) string {
 // downloading together. It is safe for concurrent use.
 //
 // Time: every deadline it keeps in memory (freshness, the retry back-off, a refresh's age)
-// runs on the monotonic clock, so a step of the wall clock cannot stretch one; with Config.Now
-// set (tests replace the clock), each also ends when that clock passes it. Times read from
-// disk (a download time, a lock's date) count as stale when they lie in the future.
+// runs on the monotonic clock, so a step of the wall clock cannot stretch one. The back-off
+// also ends when the Gate's clock passes it, and so does freshness when Config.Now is set
+// (tests replace the clock). Times read from disk (a download time, a lock's date) count as
+// stale when they lie in the future.
 type settingsStore struct {
 	g    *Gate
 	cur  atomic.Pointer[loaded]
