@@ -448,7 +448,7 @@ func (g *Gate) Load(ctx context.Context) error {
 		return ErrClosed
 	}
 	st := g.store
-	if l := st.cur.Load(); l != nil && l.fresh(g.now) {
+	if l := st.cur.Load(); l != nil && st.fresh(l, g.now) {
 		return nil
 	}
 	if f := st.startRefresh(g.now()); f != nil {

@@ -504,33 +504,31 @@ type loaded struct {
 	// neither a test clock nor a step back of the wall clock can keep settings fresh longer.
 	expired atomic.Bool
 	timer   *time.Timer
-	// byClock says that Config.Now is set: freshUntil is then checked too, so a test that
-	// moves its clock past the lifetime sees the settings stale.
-	byClock bool
+}
+
+// freshAt reports whether l is fresh at now: the timer has not fired and now is within the
+// lifetime. Status reports it beside the Age it computes from now; it holds after Close too,
+// which stops the timer.
+func (l *loaded) freshAt(now time.Time) bool {
+	return !l.expired.Load() && now.UnixNano() < l.freshUntil
 }
 
 // fresh reports whether l may be used without a refresh: one atomic load on the path of every
 // request. Under the default clock the monotonic timer alone decides, and clock is not called,
 // so a request that checks no pass reads no clock (the wall clock's `time.time() -
 // d['time']` of Python is the same lifetime, measured without a step of the clock in it).
-// Under Config.Now, clock is read and compared with freshUntil as well.
-func (l *loaded) fresh(clock func() time.Time) bool {
-	if l.expired.Load() {
-		return false
+// Under Config.Now, clock is read and judged by freshAt as well, so a test that moves its
+// clock past the lifetime sees the settings stale.
+func (st *settingsStore) fresh(l *loaded, clock func() time.Time) bool {
+	if st.g.cfg.Now == nil {
+		return !l.expired.Load()
 	}
-	return !l.byClock || clock().UnixNano() < l.freshUntil
-}
-
-// freshAt is fresh as Status reports it, beside the Age it computes from now: the timer has not
-// fired and now is within the lifetime. It holds after Close too, which stops the timer.
-func (l *loaded) freshAt(now time.Time) bool {
-	return !l.expired.Load() && now.UnixNano() < l.freshUntil
+	return l.freshAt(clock())
 }
 
 // newLoaded stamps settings downloaded age ago (at fetched) with their freshness deadline.
 func (st *settingsStore) newLoaded(s *settings, fetched time.Time, age time.Duration, source string) *loaded {
-	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64,
-		byClock: st.g.cfg.Now != nil}
+	l := &loaded{s: s, fetched: fetched, source: source, base: st.g.now().Add(-age), freshUntil: math.MaxInt64}
 	if st.ttl >= 0 {
 		l.freshUntil = l.base.Add(st.ttl).UnixNano()
 		if left := st.ttl - age; left > 0 {
@@ -606,7 +604,7 @@ func safeFileName(s string) string {
 // refresh, at most ReadTimeout and until ctx ends.
 func (st *settingsStore) get(ctx context.Context, clock func() time.Time) *settings {
 	l := st.cur.Load()
-	if l != nil && l.fresh(clock) {
+	if l != nil && st.fresh(l, clock) {
 		return l.s
 	}
 	f := st.startRefresh(clock())
