@@ -204,7 +204,7 @@ type Gate struct {
 
 	warnNext    atomic.Int64 // unix nanos before which warnings are counted, not written
 	warnSkipped atomic.Int64
-	warnGap     time.Duration // one warning per warnGap (a second); tests that read every warning set 0
+	warnGap     time.Duration // one warning per warnGap (a second); 0 in tests that read every one
 
 	epoch          time.Time // the origin of mono
 	closed         atomic.Bool

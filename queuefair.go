@@ -78,7 +78,8 @@ type Service interface {
 }
 
 // Adapter is the adapter for one request (Python's QueueFairAdapter). Make it with
-// Gate.NewAdapter and call IsContinue once. It is not safe for concurrent use; the Gate that made it is.
+// Gate.NewAdapter and call IsContinue once. It is not safe for concurrent use; the Gate that
+// made it is.
 type Adapter struct {
 	g                 *Gate
 	ctx               context.Context
@@ -109,7 +110,7 @@ type Adapter struct {
 	// The parts of requestedURL that rules test, cut once (see parts).
 	domain, path, query string
 	haveParts           bool
-	urlASCII            bool // requestedURL has only ASCII bytes, so its parts need no Unicode lower-casing
+	urlASCII            bool // requestedURL is ASCII: its parts need no Unicode lower-casing
 }
 
 // =============================================================================================
@@ -209,7 +210,8 @@ func (a *Adapter) validateQuery(q *queue) bool {
 		return a.fail("qfh comes before qfqid")
 	}
 	signed := qstr[qpos:hpos]
-	ts, why := signedTimestamp(signed, asWritten, parseDigits) // the spec asks ASCII digits of a Passed String
+	// The spec asks ASCII digits of a Passed String's timestamp.
+	ts, why := signedTimestamp(signed, asWritten, parseDigits)
 	if why != "" {
 		return a.fail(why)
 	}
@@ -966,8 +968,8 @@ func (s *HTTPService) AddHeader(name, value string) {
 
 // Check runs the adapter for r and reports whether the page may run (it is views.py's
 // checkQueueFair for net/http). On false the adapter has already written a redirect to w:
-// return without writing more. On true, write the page through the same w so that the adapter's cookies reach
-// the visitor. It never panics; any failure lets the page run.
+// return without writing more. On true, write the page through the same w so that the
+// adapter's cookies reach the visitor. It never panics; any failure lets the page run.
 //
 // On a nil Gate (New failed, or a package-level gate shadowed by "gate, err :=" in main) the
 // page runs, and every call warns through slog.Default: a nil Gate has nowhere to remember that

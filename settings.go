@@ -635,7 +635,8 @@ func (st *settingsStore) flightLimit() time.Duration {
 
 // startRefresh starts a refresh unless one is running (it returns that one), a recent failure
 // says to wait, or the Gate is closed (it returns nil).
-// Port: one download at a time per process; Python downloads again for every request that sees the lock.
+// Port: one download at a time per process; Python downloads again for every request that
+// sees the lock.
 func (st *settingsStore) startRefresh(now time.Time) *flight {
 	st.mu.Lock()
 	defer st.mu.Unlock()
