@@ -736,9 +736,6 @@ func (a *Adapter) gotAdapter() error {
 		return nil
 	}
 	if r.action == "SendToQueue" {
-		if !q.hasDynamicTarget {
-			return abortf("queue %q has no dynamicTarget", q.name) // Python's KeyError
-		}
 		target := a.requestedURL
 		if q.dynamicTarget == "path" {
 			if i := strings.IndexByte(target, '?'); i >= 0 {

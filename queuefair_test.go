@@ -684,16 +684,24 @@ func TestRedirectsOnlyToHTTP(t *testing.T) {
 	}
 }
 
-// TestMissingDynamicTargetRunsThePage: as in the reference, a SendToQueue for a queue without
-// a dynamicTarget key raises after the uid cookie is stored: the page runs.
-func TestMissingDynamicTargetRunsThePage(t *testing.T) {
-	r := newRig(t, nil)
-	r.stub.json(testSettings, settingsJSON(strings.Replace(queueJSON("q", "", ""), `"dynamicTarget":"disabled",`, "", 1)))
-	r.stub.json(adapterURL("q"), `{"uid":"u1","cookieSeconds":60,"action":"SendToQueue","location":"https://q.example/q"}`)
-	ok, calls := r.run(checkoutURL, nil)
-	want := []call{{Op: "setCookie", Name: "QueueFair-Store-shopco", Value: "u:u1", LifetimeSeconds: 60}}
-	if !ok || !reflect.DeepEqual(calls, want) {
-		t.Errorf("continue %v, calls %v; want true, %v", ok, calls, want)
+// TestMissingDynamicTargetCountsAsDisabled: SPEC 8 counts a queue without a dynamicTarget (or
+// with one that is not text) as "disabled": the visitor returns to the whole URL, query
+// included. The reference raises on the missing key instead, after storing the uid cookie.
+func TestMissingDynamicTargetCountsAsDisabled(t *testing.T) {
+	u := checkoutURL + "?size=9"
+	for _, dt := range []string{``, `"dynamicTarget":null,`, `"dynamicTarget":7,`, `"dynamicTarget":"disabled",`} {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(strings.Replace(queueJSON("q", "", ""), `"dynamicTarget":"disabled",`, dt, 1)))
+		r.stub.json(adapterURL("q"), `{"uid":"u1","cookieSeconds":60,"action":"SendToQueue","location":"https://q.example/q"}`)
+		ok, calls := r.run(u, nil)
+		want := []call{
+			{Op: "setCookie", Name: "QueueFair-Store-shopco", Value: "u:u1", LifetimeSeconds: 60},
+			cacheControl,
+			{Op: "redirect", Location: "https://q.example/q?target=" + urlencode(u) + "&qfuid=u1"},
+		}
+		if ok || !reflect.DeepEqual(calls, want) {
+			t.Errorf("%q: continue %v, calls %v; want false, %v", dt, ok, calls, want)
+		}
 	}
 }
 

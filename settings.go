@@ -79,7 +79,6 @@ type queue struct {
 	hasAdapterMode    bool   // else the configured AdapterMode applies
 	cookieDomain      string
 	dynamicTarget     string
-	hasDynamicTarget  bool   // the key is there (Python's KeyError on SendToQueue otherwise)
 	rules             []rule // activation.rules
 	hasRules          bool
 	activationBroken  string    // why Python's isMatch raises on this queue's activation, if it does
@@ -252,7 +251,7 @@ func parseQueue(item any) (*queue, error) {
 	_, q.hasAdapterMode = m["adapterMode"]
 	q.adapterMode, _ = m["adapterMode"].(string)
 	q.cookieDomain, _ = m["cookieDomain"].(string)
-	_, q.hasDynamicTarget = m["dynamicTarget"]
+	// Port: a missing dynamicTarget counts as "disabled" (SPEC 8); Python's SendToQueue raises.
 	if dt, ok := m["dynamicTarget"].(string); ok {
 		q.dynamicTarget = dt
 	}
