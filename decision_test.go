@@ -53,7 +53,7 @@ func decisionCases() []decisionCase {
 			Decision{Outcome: OutcomeSentToQueue, Queue: "q", Rule: 1, CookieDeleted: true}},
 		{"adapter down", nil, q, nil, checkoutURL, nil,
 			Decision{Outcome: OutcomeFailedOpen, Reason: ReasonAdapterDown, Queue: "q", Rule: 1, Continue: true}},
-		{"malformed answer", nil, q, map[string]string{adapterURL("q"): `[1,2]`}, checkoutURL, nil,
+		{"malformed answer", nil, q, map[string]string{adapterURL("q"): `[1,"uid"]`}, checkoutURL, nil,
 			Decision{Outcome: OutcomeFailedOpen, Reason: ReasonBadAnswer, Queue: "q", Rule: 1, Continue: true}},
 		{"answer without action", nil, q, map[string]string{adapterURL("q"): `{"uid":"u","cookieSeconds":5}`}, checkoutURL, nil,
 			Decision{Outcome: OutcomeFailedOpen, Reason: ReasonNoAction, Queue: "q", Rule: 1, Continue: true}},

@@ -2,6 +2,7 @@ package queuefair
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"net/http"
 	"net/url"
@@ -143,10 +144,14 @@ func FuzzCompileSettings(f *testing.F) {
 			f.Add([]byte(settingsJSON(queueJSON("q", "["+ruleJSON("Path", m, v, false, true)+"]", ""))))
 		}
 	}
+	f.Add([]byte(`{"queues":[]}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		s, err := compileSettings(data)
 		if err != nil {
 			return
+		}
+		if !json.Valid(data) {
+			t.Fatalf("compiled %q, which is not one JSON value", data) // json.loads refuses it
 		}
 		for _, q := range s.queues {
 			if q.name == "" || q.cookieName != CookieNameBase+q.name {
@@ -163,10 +168,15 @@ func FuzzParseAdapterResult(f *testing.F) {
 		}
 	})
 	f.Add([]byte(`{"uid":null}`))
+	f.Add([]byte(`["uid"] `))
+	f.Add([]byte(`{} x`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		r, err := parseAdapterResult(body)
 		if err == nil && r == nil {
 			t.Fatal("nil result without error")
+		}
+		if err == nil && !json.Valid(body) {
+			t.Fatalf("accepted %q, which is not one JSON value", body) // json.loads refuses it
 		}
 	})
 }

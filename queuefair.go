@@ -42,6 +42,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -1642,17 +1643,17 @@ type adapterResult struct {
 	hasValidation               bool
 }
 
-// parseAdapterResult reads an adapter server answer. Anything but a JSON object, or a uid that
-// is not a string, is an error (Python fails on those too).
+// parseAdapterResult reads an adapter server answer as Python's gotAdapter reads the value
+// json.loads gives it. A JSON object is the usual answer; a uid that is not a string is an
+// error (Python's string concatenation raises). Any other JSON value is read by nonObjectAnswer.
 func parseAdapterResult(body []byte) (*adapterResult, error) {
-	d := json.NewDecoder(strings.NewReader(string(body)))
-	d.UseNumber()
-	var m map[string]any
-	if err := d.Decode(&m); err != nil {
+	v, err := jsonLoads(body)
+	if err != nil {
 		return nil, err
 	}
-	if m == nil {
-		return nil, errors.New("not a JSON object")
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nonObjectAnswer(v)
 	}
 	r := &adapterResult{empty: len(m) == 0}
 	if v, ok := m["uid"]; ok {
@@ -1669,6 +1670,46 @@ func parseAdapterResult(body []byte) (*adapterResult, error) {
 	r.location, r.hasLocation = m["location"].(string)
 	r.validation, r.hasValidation = m["validation"].(string)
 	return r, nil
+}
+
+// nonObjectAnswer is gotAdapter's reading of an answer that is JSON but not an object, which
+// Python tests with `not result`, `'uid' in result` and `'action' in result` before it indexes
+// it. null is no answer at all (consultAdapter's `js is None`): an error, as Python's call of
+// an undefined method is. A false value (0, false, "", []) is as empty as {}. In a list,
+// `in` looks for an element "uid" or "action", in text for those letters: without them the
+// answer has no action, and with them Python's indexing raises, as does `in` on a number or
+// true.
+func nonObjectAnswer(v any) (*adapterResult, error) {
+	switch t := v.(type) {
+	case nil:
+		return nil, errors.New("null answer")
+	case bool:
+		if !t {
+			return &adapterResult{empty: true}, nil
+		}
+	case json.Number:
+		if f, _ := strconv.ParseFloat(t.String(), 64); f == 0 {
+			return &adapterResult{empty: true}, nil // 0, -0, 0.0, 1e-999
+		}
+	case string:
+		if t == "" {
+			return &adapterResult{empty: true}, nil
+		}
+		if !strings.Contains(t, "uid") && !strings.Contains(t, "action") {
+			return &adapterResult{}, nil
+		}
+	case []any:
+		if len(t) == 0 {
+			return &adapterResult{empty: true}, nil
+		}
+		for _, e := range t {
+			if e == "uid" || e == "action" {
+				return nil, errors.New("not a JSON object")
+			}
+		}
+		return &adapterResult{}, nil
+	}
+	return nil, errors.New("not a JSON object")
 }
 
 // replaceHost is the queueDomain step of Queue-Fair's newer adapters: loc with the host after

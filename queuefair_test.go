@@ -471,14 +471,6 @@ func TestFlow(t *testing.T) {
 			fetches:  2,
 		},
 		{
-			name:     "safe: answer not an object: page runs, later queues unchecked",
-			settings: settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")),
-			adapter:  map[string]string{adapterURL("a"): `[1,2]`, adapterURL("b"): safeGuard("b")},
-			url:      checkoutURL,
-			want:     true,
-			fetches:  2,
-		},
-		{
 			name:     "safe: empty answer: next queue consulted",
 			settings: settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")),
 			adapter:  map[string]string{adapterURL("a"): `{}`, adapterURL("b"): `{"action":"SendToQueue","location":"https://q.example/b"}`},
@@ -653,6 +645,39 @@ func TestFlow(t *testing.T) {
 				t.Log(r.logs.String())
 			}
 		})
+	}
+}
+
+// TestAnswersThatAreNotObjects: an adapter answer that is JSON but not an object is read as
+// Python's gotAdapter reads it. A false value is as empty as {}, and a list or text without an
+// element or the letters "uid" or "action" has no action: both move on to the next queue. null,
+// a number, true, a list or text that holds "uid" or "action" (Python's indexing raises), and
+// anything that is not one JSON value let the page run, and no later queue is checked.
+func TestAnswersThatAreNotObjects(t *testing.T) {
+	for _, tt := range []struct {
+		answer string
+		moveOn bool
+	}{
+		{`[]`, true}, {`0`, true}, {`-0.0`, true}, {`false`, true}, {`""`, true},
+		{`[1,2]`, true}, {`["UID",{"uid":1}]`, true}, {`"queue"`, true}, {` [ ] `, true},
+		{`null`, false}, {`5`, false}, {`true`, false}, {`["x","uid"]`, false}, {`["action"]`, false},
+		{`"fluids"`, false}, {`"no action"`, false},
+		{`{"action":"SendToQueue","location":"https://q.example/a"} x`, false}, {`{} {}`, false}, {`[]]`, false},
+	} {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")))
+		r.stub.json(adapterURL("a"), tt.answer)
+		r.stub.json(adapterURL("b"), `{"action":"SendToQueue","location":"https://q.example/b"}`)
+		ok, calls := r.run(checkoutURL, nil)
+		fetches := len(r.stub.urls())
+		if tt.moveOn {
+			want := []call{cacheControl, {Op: "redirect", Location: "https://q.example/b?target=" + urlencode(checkoutURL)}}
+			if ok || !reflect.DeepEqual(calls, want) || fetches != 3 {
+				t.Errorf("%s: continue %v, calls %v, %d fetches; want queue b consulted", tt.answer, ok, calls, fetches)
+			}
+		} else if !ok || len(calls) != 0 || fetches != 2 {
+			t.Errorf("%s: continue %v, calls %v, %d fetches; want the page to run, b unchecked", tt.answer, ok, calls, fetches)
+		}
 	}
 }
 

@@ -166,15 +166,9 @@ func compileSettings(data []byte) (*settings, error) {
 	if len(data) > maxSettingsBytes {
 		return nil, fmt.Errorf("%w: larger than %d bytes", errMalformed, maxSettingsBytes)
 	}
-	data = onlyQueues(data)
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.UseNumber()
-	var doc any
-	if err := d.Decode(&doc); err != nil {
+	doc, err := jsonLoads(onlyQueues(data))
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errMalformed, err)
-	}
-	if d.More() {
-		return nil, fmt.Errorf("%w: data after the JSON value", errMalformed)
 	}
 	top, ok := doc.(map[string]any)
 	if !ok {
@@ -1055,6 +1049,22 @@ type errStatus int
 
 // Error says which status came back.
 func (e errStatus) Error() string { return "HTTP status " + strconv.Itoa(int(e)) }
+
+// jsonLoads is the decoding half of Python's urlToJSON (json.loads): body must hold one JSON
+// value and nothing after it but white space, which json.loads refuses as "Extra data".
+// Numbers stay json.Number, for pythonInt to read as Python's int() would.
+func jsonLoads(body []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, err
+	}
+	if len(bytes.TrimLeft(body[d.InputOffset():], " \t\r\n")) != 0 {
+		return nil, errors.New("data after the JSON value")
+	}
+	return v, nil
+}
 
 // urlToJSON is Python's QueueFairAdapter.urlToJSON, minus the JSON decoding: the body of a GET
 // of rawURL, bounded by ctx, refused unless the status is 2xx and the body at most limit bytes.

@@ -25,6 +25,8 @@ func TestCompileSettings(t *testing.T) {
 		{"empty queues", `{"queues":[]}`, true, func(t *testing.T, s *settings) { mustEqual(t, "queues", len(s.queues), 0) }},
 		{"not JSON", `{"queues":[`, false, nil},
 		{"trailing data", `{"queues":[]} x`, false, nil},
+		{"trailing bracket", `{"queues":[]}]`, false, nil},
+		{"trailing white space", "{\"queues\":[]} \t\r\n", true, nil},
 		{"not an object", `[1]`, false, nil},
 		{"null", `null`, false, nil},
 		{"no queues", `{"other":1}`, false, nil},
