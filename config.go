@@ -66,8 +66,9 @@ type Config struct {
 	// X-Forwarded-For, ForwardedHops entries from its right. Only set it when every request
 	// reaches this server through your own proxy or CDN, which must set those headers.
 	TrustForwardedHeaders bool
-	// ForwardedHops is how many proxies of yours append to X-Forwarded-For (default 1): the
-	// client IP is the entry that many places from the right.
+	// ForwardedHops has no Python counterpart: how many proxies of yours append to
+	// X-Forwarded-For (default 1), when TrustForwardedHeaders is set. The client IP is the
+	// entry that many places from the right.
 	ForwardedHops int
 
 	// QueueDomain has no Python counterpart (Queue-Fair's newer adapters call it queueDomain):
@@ -98,20 +99,22 @@ type Config struct {
 	// they are sent to the queue server instead, as in simple mode. Default false.
 	QueueWhenAdapterDown bool
 
-	// HTTPClient makes every request to the Queue-Fair servers. Default: a client of its own
-	// with a connection pool sized for a busy adapter server.
+	// HTTPClient has no Python counterpart (the reference calls urllib.request.urlopen): it
+	// makes every request to the Queue-Fair servers. Default: a client of its own with a
+	// connection pool sized for a busy adapter server.
 	HTTPClient *http.Client
-	// Now is the clock. Default time.Now. The settings cache lifetime and the retry back-off
-	// run on the monotonic clock, so a step of the wall clock cannot stretch them. The
-	// back-off also ends when this clock passes it, and so does the lifetime when Now is set,
-	// so a test can move its clock past both. A lock's age is read from the lock file (a
-	// wall-clock time), so a lock dated in the future counts as stale.
+	// Now is the clock, Python's time.time. Default time.Now. The settings cache lifetime and
+	// the retry back-off run on the monotonic clock, so a step of the wall clock cannot
+	// stretch them. The back-off also ends when this clock passes it, and so does the
+	// lifetime when Now is set, so a test can move its clock past both. A lock's age is read
+	// from the lock file (a wall-clock time), so a lock dated in the future counts as stale.
 	Now func() time.Time
 	// Sleep pauses a request (the reference's time.sleep). Default: a timer that also ends
 	// when ctx does.
 	Sleep func(ctx context.Context, d time.Duration)
-	// Logger receives warnings (at slog.LevelWarn) and, when Debug or DebugIP applies, debug
-	// lines (at slog.LevelDebug). Default slog.Default(). It never receives a secret.
+	// Logger is Python's QueueFairLogger: it receives warnings (at slog.LevelWarn) and, when
+	// Debug or DebugIP applies, debug lines (at slog.LevelDebug). Default slog.Default(). It
+	// never receives a secret.
 	Logger *slog.Logger
 
 	fromNewConfig bool
@@ -139,7 +142,8 @@ func NewConfig(account, accountSecret string) Config {
 // overflow a time.Duration (and would read as "always stale").
 const maxLifetimeMinutes = 366 * 24 * 60
 
-// ErrConfig is wrapped by every error New returns for a bad Config.
+// ErrConfig is wrapped by every error New returns for a bad Config: Python's ValueError for a
+// bad account, raised on every request there and once, up front, here.
 var ErrConfig = errors.New("queuefair: bad config")
 
 // validate has no single Python counterpart: it is the checks Python makes late (loadSettings
@@ -223,7 +227,9 @@ var ErrClosed = errors.New("queuefair: gate closed")
 // holds no settings (and so lets every page run), with the reason.
 var ErrNoSettings = errors.New("queuefair: no settings")
 
-// New validates cfg and returns a Gate, or an error wrapping ErrConfig.
+// New validates cfg and returns a Gate, or an error wrapping ErrConfig. It has no single
+// Python counterpart: the Gate holds the configuration, settings store and HTTP client that
+// the reference keeps in class state.
 func New(cfg Config) (*Gate, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -351,7 +357,7 @@ var outcomeNames = [...]string{
 	OutcomeFailedOpen:     "failed_open",
 }
 
-// String is the outcome's stable snake_case name.
+// String is the outcome's stable snake_case name. It has no Python counterpart.
 func (o Outcome) String() string { return stableName(outcomeNames[:], int(o)) }
 
 // stableName is names[i], or "unknown" past the end of names.
@@ -398,7 +404,8 @@ var reasonNames = [...]string{
 	ReasonPanic:       "panic",
 }
 
-// String is the reason's stable snake_case name ("" for ReasonNone).
+// String is the reason's stable snake_case name ("" for ReasonNone). It has no Python
+// counterpart.
 func (r Reason) String() string { return stableName(reasonNames[:], int(r)) }
 
 // Decision is what the adapter decided for one request and why. It has no Python counterpart.

@@ -30,7 +30,9 @@
 // hands a Service, so the Service only writes them.
 //
 // The per-request type Adapter mirrors Python's QueueFairAdapter method by method, in the
-// Python file's order, so that the two can be read side by side.
+// Python file's order, so that the two can be read side by side. Comments marked "Port:" are
+// where the port differs from Python on purpose; "SPEC n" names a section of
+// testdata/SPEC.md, the protocol this package is held to.
 package queuefair
 
 import (

@@ -319,3 +319,40 @@ func TestEveryDifferenceHasAPortComment(t *testing.T) {
 		t.Errorf("%d differences in the README, %d Port: comments: %v", rows, len(ports), ports)
 	}
 }
+
+// TestSpecSectionsCited: testdata/SPEC.md is the protocol the comments cite as "SPEC n" or
+// "SPEC n.m"; every section cited exists there, and the copy is the shared original when that
+// sits beside the checkout (as in CI).
+func TestSpecSectionsCited(t *testing.T) {
+	spec, err := os.ReadFile(filepath.Join("testdata", "SPEC.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if shared, err := os.ReadFile(filepath.Join("..", "shared", "SPEC.md")); err == nil && string(shared) != string(spec) {
+		t.Error("testdata/SPEC.md differs from ../shared/SPEC.md: copy the shared one")
+	}
+	sections := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^#{2,3} (\d+(?:\.\d+)?)[. ]`).FindAllStringSubmatch(string(spec), -1) {
+		sections[m[1]] = true
+	}
+	cite := regexp.MustCompile(`SPEC (\d+(?:\.\d+)?)(?:-(\d+))?`)
+	files, _ := filepath.Glob("*.go")
+	cited := 0
+	for _, f := range append(files, "README.md") {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range cite.FindAllStringSubmatch(string(src), -1) {
+			for _, s := range m[1:] {
+				if s != "" && !sections[s] {
+					t.Errorf("%s cites %q, which testdata/SPEC.md has no section %s for", f, m[0], s)
+				}
+			}
+			cited++
+		}
+	}
+	if len(sections) < 10 || cited < 10 {
+		t.Errorf("%d sections, %d citations: the patterns no longer find them", len(sections), cited)
+	}
+}
