@@ -719,10 +719,14 @@ func (st *settingsStore) refreshOnce() error {
 	}
 	if err != nil {
 		st.failures.Add(1)
-		g.warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
 		if st.cur.Load() == nil {
 			// Port: the last good settings stay; a failed download leaves Python with none.
 			st.adoptAnyFile() // stale, but better than none
+		}
+		if st.cur.Load() != nil {
+			g.warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
+		} else {
+			g.warn("queuefair: settings download failed; with no settings yet, pages run unqueued", "url", st.redactedURL(), "error", err)
 		}
 		return fmt.Errorf("settings download: %w", err)
 	}

@@ -285,7 +285,7 @@ func TestSettingsFailuresKeepLastGoodAndBackOff(t *testing.T) {
 			r.servedVersion(t)
 			r.gate.store.inFlight.Wait()
 			mustEqual(t, "retried later", r.servedVersion(t), 2)
-			if !strings.Contains(r.logs.String(), "settings download failed") {
+			if !strings.Contains(r.logs.String(), "settings download failed; the last good settings stay in use") {
 				t.Errorf("failure not logged:\n%s", r.logs.String())
 			}
 		})
@@ -295,6 +295,9 @@ func TestSettingsFailuresKeepLastGoodAndBackOff(t *testing.T) {
 func TestSettingsNoneAtAllFailsOpenFast(t *testing.T) {
 	r := newRig(t, nil)
 	mustEqual(t, "page runs", r.servedVersion(t), 0)
+	if logs := r.logs.String(); !strings.Contains(logs, "with no settings yet, pages run unqueued") || strings.Contains(logs, "last good") {
+		t.Errorf("the warning should say there are no settings yet:\n%s", logs)
+	}
 	mustEqual(t, "page runs again", r.servedVersion(t), 0)
 	mustEqual(t, "one download during back-off", len(r.stub.urls()), 1)
 	r.stub.json(testSettings, simpleSettings(1))
