@@ -507,12 +507,16 @@ func caseIgnorable(r rune) bool {
 
 // --- int()
 
-// parseInt is Python's int(str) for the values this package meets: optional ASCII white space
-// around an optional sign and ASCII digits (underscores allowed between digits, as Python
-// does). ok is false for anything else or for values too large.
+// parseInt is Python's int(str): optional white space around an optional sign and decimal
+// digits, underscores allowed between digits. As in CPython, a non-ASCII white space character
+// counts as a space and a decimal digit of any script (category Nd: "١٢", "１２") as its ASCII
+// digit (decimalASCII). ok is false for anything else or for values of more than 18 digits.
 func parseInt(s string) (n int64, ok bool) {
 	if n, ok := parseDigits(s); ok {
 		return n, true // the usual case, without the general parse
+	}
+	if s, ok = decimalASCII(s); !ok {
+		return 0, false
 	}
 	s = strings.Trim(s, " \t\n\r\v\f")
 	neg := false
@@ -529,6 +533,47 @@ func parseInt(s string) (n int64, ok bool) {
 		n = -n
 	}
 	return n, ok
+}
+
+// decimalASCII is the step CPython takes before int() parses text: each non-ASCII white space
+// character (str.isspace) becomes ' ' and each decimal digit (category Nd) its ASCII digit;
+// ok is false when any other non-ASCII character is there. ASCII is kept as it is. Checked
+// against Python 3.11 over every code point: the answers agree but for the digits Unicode 15
+// added (Kawi, Nag Mundari), which Go's tables have and Python 3.11's (Unicode 14) lack.
+func decimalASCII(s string) (string, bool) {
+	if isASCII(s) {
+		return s, true
+	}
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		switch {
+		case r < utf8.RuneSelf:
+			b = append(b, byte(r))
+		case unicode.IsSpace(r): // for non-ASCII, Go's White_Space is Python's isspace
+			b = append(b, ' ')
+		case unicode.Is(unicode.Nd, r):
+			b = append(b, '0'+decimalValue(r))
+		default:
+			return "", false
+		}
+	}
+	return string(b), true
+}
+
+// decimalValue is the value of r, a decimal digit (category Nd). Unicode encodes such digits
+// in runs of ten, 0 to 9, so each range of unicode.Nd starts at a zero.
+func decimalValue(r rune) byte {
+	for _, rg := range unicode.Nd.R16 {
+		if lo, hi := rune(rg.Lo), rune(rg.Hi); lo <= r && r <= hi {
+			return byte((r - lo) % 10)
+		}
+	}
+	for _, rg := range unicode.Nd.R32 {
+		if lo, hi := rune(rg.Lo), rune(rg.Hi); lo <= r && r <= hi {
+			return byte((r - lo) % 10)
+		}
+	}
+	return 0
 }
 
 // pythonInt is Python's int() of a JSON value as the adapter uses it on passedLifetimeMinutes

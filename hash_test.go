@@ -265,6 +265,13 @@ func TestParseNumbers(t *testing.T) {
 		{"20", 20, true}, {" 20\n", 20, true}, {"-5", -5, true}, {"+7", 7, true}, {"1_000", 1000, true},
 		{"_1", 0, false}, {"1__0", 0, false}, {"1_", 0, false}, {"20.5", 0, false}, {"", 0, false},
 		{"-", 0, false}, {"0x10", 0, false},
+		// Other scripts' digits and white space, as Python 3.11 reads them (int() printed there).
+		{"١٢", 12, true}, {"٠", 0, true}, {"۱۲۳", 123, true}, {"१०", 10, true}, {"\u00a012\u3000", 12, true},
+		{"\x1c7\x1f", 0, false}, {"-١", -1, true}, {"+\u0663", 3, true}, {"1_\u0662", 12, true},
+		{"\u2007 5", 5, true}, {"5\u200b", 0, false}, {"١٢.٥", 0, false}, {"𝟏𝟐", 12, true}, {"𝟘", 0, true},
+		{"Ⅻ", 0, false}, {"²", 0, false}, {"½", 0, false}, {"\u0085 9 \u0085", 9, true}, {"ߊ", 0, false},
+		{"\u07c0\u07c1", 1, true}, {"\u0e51\u0e52", 12, true}, {"\u1369", 0, false}, {"\uff11\uff12", 12, true},
+		{"\u180e5", 0, false}, {"\xff1", 0, false},
 	}
 	for _, tt := range ints {
 		n, ok := parseInt(tt.in)
