@@ -546,3 +546,23 @@ func FuzzCheckHostAndPath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseInt holds parseInt (Python's int() of a cookie's qfts or a settings number) to
+// strconv: whatever it accepts, strconv reads the same number from its ASCII form without the
+// white space and underscores, and it never panics on any text.
+func FuzzParseInt(f *testing.F) {
+	for _, s := range []string{"1764000000", " -1_000\n", "١٢", "\u00a012\u3000", "𝟏𝟐", "1__0", "\xff1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := parseInt(s)
+		if !ok {
+			return
+		}
+		a, ascii := decimalASCII(s)
+		want, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(a), "_", ""), 10, 64)
+		if !ascii || err != nil || want != n {
+			t.Fatalf("parseInt(%q) = %d; its ASCII form %q reads %d, %v", s, n, a, want, err)
+		}
+	})
+}
