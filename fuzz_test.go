@@ -181,6 +181,22 @@ func FuzzParseAdapterResult(f *testing.F) {
 	})
 }
 
+// FuzzCookieLookup holds cookieValue's search to the plain loop over every part of every
+// line, for any header lines (split at '\n') and any name.
+func FuzzCookieLookup(f *testing.F) {
+	f.Add("a=1; QueueFair-Pass-q=\"x\"; b=QueueFair-Pass-q\nQueueFair-Pass-q=2", "QueueFair-Pass-q")
+	f.Add("x=QueueFair-Store-aQueueFair-Store-a; QueueFair-Store-a =v", "QueueFair-Store-a")
+	f.Add(" \u00a0n=1;n;n=2", "n")
+	f.Add("=1; a;b=2", "")
+	f.Add("a;b=1; a;b=2", "a;b")
+	f.Fuzz(func(t *testing.T, lines, name string) {
+		h := http.Header{"Cookie": strings.Split(lines, "\n")}
+		if got, want := cookieValue(h, name), cookieValuePlain(h, name); got != want {
+			t.Fatalf("cookieValue(%q, %q) = %q, the plain loop %q", lines, name, got, want)
+		}
+	})
+}
+
 // FuzzCookieValue holds cookieValue to net/http's own parser: whenever net/http accepts every
 // pair of a Cookie header (so that it skips none that cookieValue would find first), the value
 // cookieValue finds for a name is the value of http.Request.Cookies' first cookie of that name.

@@ -1862,24 +1862,65 @@ func keepBytes(v string, class uint8, from int) string {
 
 // --- net/http: reading the request
 
-// cookieValue finds a cookie in the request's Cookie headers without parsing them all.
+// cookieValue is the value of the first cookie named name in the request's Cookie headers, as
+// Django reads them: the first ';'-separated part whose text before its first '=', white space
+// trimmed, is name (cookiePart). Rather than split a header of many cookies into parts, it
+// searches each line for name and judges only the parts that hold it: a part that matches
+// holds name, and parts are met in order, so the answer is the plain loop's (cookieValuePlain;
+// FuzzCookieLookup holds the two together). After a part that does not match, the search goes
+// on from the next part, so each byte is read a bounded number of times, however many times
+// a hostile header repeats name.
 func cookieValue(h http.Header, name string) string {
+	if name == "" || strings.IndexByte(name, ';') >= 0 {
+		return cookieValuePlain(h, name) // an occurrence could span parts
+	}
+	for _, line := range h["Cookie"] {
+		for off := 0; off <= len(line); { // line[off:] starts a part
+			i := strings.Index(line[off:], name)
+			if i < 0 {
+				break
+			}
+			i += off
+			start := off + strings.LastIndexByte(line[off:i], ';') + 1
+			end := len(line)
+			if j := strings.IndexByte(line[i:], ';'); j >= 0 {
+				end = i + j
+			}
+			if v, ok := cookiePart(line[start:end], name); ok {
+				return v
+			}
+			off = end + 1
+		}
+	}
+	return ""
+}
+
+// cookieValuePlain is cookieValue part by part, every part of every line in turn.
+func cookieValuePlain(h http.Header, name string) string {
 	for _, line := range h["Cookie"] {
 		for line != "" {
 			var part string
 			part, line, _ = strings.Cut(line, ";")
-			k, v, ok := strings.Cut(part, "=")
-			if !ok || strings.TrimSpace(k) != name {
-				continue
+			if v, ok := cookiePart(part, name); ok {
+				return v
 			}
-			v = strings.TrimSpace(v)
-			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-				v = v[1 : len(v)-1]
-			}
-			return v
 		}
 	}
 	return ""
+}
+
+// cookiePart reads one ';'-separated part of a Cookie header: the cookie's value (white space
+// trimmed, surrounding double quotes removed) when the part's name is name.
+func cookiePart(part, name string) (string, bool) {
+	k, v, ok := strings.Cut(part, "=")
+	if !ok || strings.TrimSpace(k) != name {
+		return "", false
+	}
+	v = strings.TrimSpace(v)
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
+	}
+	return v, true
 }
 
 // nilGateWarning is the warning of a nil Gate, which lets every page run unqueued.
