@@ -1815,6 +1815,7 @@ const (
 	cookieAttrByte                    // 0x21-0x7E but ';'
 	headerByte                        // anything but CR, LF and NUL
 	unreservedByte                    // quote_plus keeps it: letters, digits and -._~
+	djangoPathByte                    // escape_uri_path keeps it: letters, digits and /:@&+$,-_.!~*'()
 )
 
 // byteClass holds each byte's classes, so that a value is checked with one table load a byte
@@ -1836,6 +1837,9 @@ var byteClass = func() (t [256]uint8) {
 		}
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~", c) >= 0 {
 			t[i] |= unreservedByte
+		}
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/:@&+$,-_.!~*'()", c) >= 0 {
+			t[i] |= djangoPathByte
 		}
 	}
 	return t
@@ -1933,7 +1937,11 @@ const nilGateWarning = "queuefair: nil *Gate: the page runs unqueued (did New fa
 func (g *Gate) httpAdapter(a *Adapter, w http.ResponseWriter, r *http.Request, extra string) {
 	scheme, ip := g.requestOrigin(r)
 	svc := &HTTPService{w: w, r: r, secure: scheme == "https", now: g.now}
-	*a = *g.NewAdapter(svc, requestURL(scheme, r), r.UserAgent(), ip, extra)
+	ua := "" // r.UserAgent(), without canonicalising a key that already is canonical
+	if v := r.Header["User-Agent"]; len(v) > 0 {
+		ua = v[0]
+	}
+	*a = *g.NewAdapter(svc, requestURL(scheme, r), ua, ip, extra)
 	a.setRequestParts(len(scheme)+len("://"), r.Host)
 }
 
@@ -1978,13 +1986,7 @@ func firstField(s string) string {
 
 // djangoPathSafe reports whether escape_uri_path (Python's quote with safe="/:@&+$,-_.!~*'()")
 // keeps byte c as it is.
-func djangoPathSafe(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("/:@&+$,-_.!~*'()", c) >= 0
-}
+func djangoPathSafe(c byte) bool { return byteClass[c]&djangoPathByte != 0 }
 
 // requestURL is AbsoluteURL for a net/http request reached through scheme.
 func requestURL(scheme string, r *http.Request) string {
