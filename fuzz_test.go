@@ -2,6 +2,8 @@ package queuefair
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -579,6 +581,22 @@ func FuzzParseInt(f *testing.F) {
 		want, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(a), "_", ""), 10, 64)
 		if !ascii || err != nil || want != n {
 			t.Fatalf("parseInt(%q) = %d; its ASCII form %q reads %d, %v", s, n, a, want, err)
+		}
+	})
+}
+
+// FuzzConstantTimeEqual holds the hash comparison to hex.EncodeToString and ==.
+func FuzzConstantTimeEqual(f *testing.F) {
+	f.Add([]byte("queue-fair"), "")
+	f.Add(make([]byte, 32), strings.Repeat("0", 64))
+	f.Fuzz(func(t *testing.T, b []byte, given string) {
+		var sum [sha256.Size]byte
+		copy(sum[:], b)
+		if len(b) >= len(sum) && len(given) == 0 {
+			given = hex.EncodeToString(sum[:]) // make equal pairs common
+		}
+		if got, want := constantTimeEqual(&sum, given), hex.EncodeToString(sum[:]) == given; got != want {
+			t.Fatalf("constantTimeEqual(%x, %q) = %v, want %v", sum, given, got, want)
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package queuefair
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"go/ast"
@@ -81,22 +83,30 @@ func TestSignerHugeMessageDropsBuffer(t *testing.T) {
 }
 
 func TestConstantTimeEqual(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		want bool
-	}{{"abc", "abc", true}, {"abc", "abd", false}, {"abc", "ab", false}, {"", "", true}} {
-		mustEqual(t, tt.a+"=="+tt.b, constantTimeEqual([]byte(tt.a), tt.b), tt.want)
+	// Sums whose bytes take every value in every position of a word, against hex.Encode.
+	for v := 0; v < 256; v++ {
+		var sum [sha256.Size]byte
+		for i := range sum {
+			sum[i] = byte(v + 37*i)
+		}
+		want := hex.EncodeToString(sum[:])
+		if !constantTimeEqual(&sum, want) {
+			t.Fatalf("%x: its hex %s does not match", sum, want)
+		}
+		for _, bad := range []string{strings.ToUpper(want), want[:63], want + "0", ""} {
+			if bad != want && constantTimeEqual(&sum, bad) {
+				t.Fatalf("%x matches %q", sum, bad)
+			}
+		}
 	}
-	// One changed bit anywhere, in the words compared eight bytes at a time or in the tail.
-	want := []byte(strings.Repeat("0123456789abcdef", 4) + "xyz")
-	if !constantTimeEqual(want, string(want)) {
-		t.Fatal("equal strings differ")
-	}
+	// One changed bit anywhere in the given hash.
+	sum := sha256.Sum256([]byte("queue-fair"))
+	want := hex.EncodeToString(sum[:])
 	for i := range want {
 		for _, bit := range []byte{0x01, 0x80} {
-			given := []byte(string(want))
+			given := []byte(want)
 			given[i] ^= bit
-			if constantTimeEqual(want, string(given)) {
+			if constantTimeEqual(&sum, string(given)) {
 				t.Fatalf("bit %#x of byte %d changed, still equal", bit, i)
 			}
 		}
