@@ -723,11 +723,11 @@ func (st *settingsStore) refreshOnce() error {
 			// Port: the last good settings stay; a failed download leaves Python with none.
 			st.adoptAnyFile() // stale, but better than none
 		}
-		if st.cur.Load() != nil {
-			g.warn("queuefair: settings download failed; the last good settings stay in use", "url", st.redactedURL(), "error", err)
-		} else {
-			g.warn("queuefair: settings download failed; with no settings yet, pages run unqueued", "url", st.redactedURL(), "error", err)
+		msg := "queuefair: settings download failed; the last good settings stay in use"
+		if st.cur.Load() == nil {
+			msg = "queuefair: settings download failed; with no settings yet, pages run unqueued"
 		}
+		g.warn(msg, "url", st.redactedURL(), "error", err)
 		return fmt.Errorf("settings download: %w", err)
 	}
 	if len(s.unknown) > 0 {
