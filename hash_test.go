@@ -291,6 +291,27 @@ func TestParseNumbers(t *testing.T) {
 	}
 }
 
+// TestDecimalRanges: decimalValue counts each digit from the start of its range of
+// unicode.Nd, which holds while every range is a run of whole tens, stride 1, starting at a
+// zero (Unicode's rule for decimal digits; a Go release with other tables would fail here).
+func TestDecimalRanges(t *testing.T) {
+	check := func(lo, hi, stride uint32) {
+		if stride != 1 || (hi-lo+1)%10 != 0 {
+			t.Errorf("unicode.Nd range %#x-%#x (stride %d) is not a run of whole tens", lo, hi, stride)
+		}
+		if !unicode.IsDigit(rune(lo)) || decimalValue(rune(lo)) != 0 || decimalValue(rune(lo+9)) != 9 {
+			t.Errorf("unicode.Nd range %#x-%#x does not run 0 to 9", lo, hi)
+		}
+	}
+	for _, r := range unicode.Nd.R16 {
+		check(uint32(r.Lo), uint32(r.Hi), uint32(r.Stride))
+	}
+	for _, r := range unicode.Nd.R32 {
+		check(r.Lo, r.Hi, r.Stride)
+	}
+	mustEqual(t, "value of U+0669 ARABIC-INDIC DIGIT NINE", decimalValue('\u0669'), byte(9))
+}
+
 func TestTruthy(t *testing.T) {
 	for _, tt := range []struct {
 		v    any
