@@ -550,8 +550,9 @@ func FuzzCheckHostAndPath(f *testing.F) {
 	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
 	f.Fuzz(func(t *testing.T, host, path string) {
 		u, err := url.ParseRequestURI(path)
-		if err != nil || !strings.HasPrefix(path, "/") || strings.ContainsAny(host, "\r\n\x00 /?#") {
-			return // not a request a server would hand a handler
+		if err != nil || !strings.HasPrefix(path, "/") {
+			return // not a request a server would hand a handler (its Host may be any text a
+			// middleware put there)
 		}
 		req := &http.Request{Method: "GET", URL: u, Host: host, RequestURI: path, Header: http.Header{}, RemoteAddr: "192.0.2.1:1"}
 		w := discardResponseWriter{h: http.Header{}}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -104,12 +105,87 @@ func FuzzAbsoluteURL(f *testing.F) {
 	})
 }
 
+// TestAbsoluteURLEscapesHost: a host byte that cannot stand in a host and port is written as
+// %XX, so a Host a visitor chose cannot end the host early; hosts of real sites are unchanged.
+func TestAbsoluteURLEscapesHost(t *testing.T) {
+	for _, tt := range []struct{ host, want string }{
+		{"shop.example.com", "https://shop.example.com/checkout"},
+		{"shop.example.com:8443", "https://shop.example.com:8443/checkout"},
+		{"[2001:db8::1]:443", "https://[2001:db8::1]:443/checkout"},
+		{"x?", "https://x%3F/checkout"},
+		{"x#", "https://x%23/checkout"},
+		{"x/?", "https://x%2F%3F/checkout"},
+		{"evil@shop", "https://evil%40shop/checkout"},
+		{"a b\\c%", "https://a%20b%5Cc%25/checkout"},
+		{"b\xc3\xbcch", "https://b%C3%BCch/checkout"},
+	} {
+		mustEqual(t, "AbsoluteURL with host "+strconv.Quote(tt.host), AbsoluteURL("https", tt.host, "/checkout", ""), tt.want)
+	}
+}
+
+// TestRequestAdapterHostsCannotMoveThePath: through NewRequestAdapter (the Fiber recipes) and
+// through NewAdapter with AbsoluteURL, the rules see the request's own path whatever Host
+// the visitor sends: a Fiber app takes it from X-Forwarded-Host by default, which nothing
+// checks. NewAdapter cuts the URL as the reference does, so a host that "https://" holds can
+// still move the path there; NewRequestAdapter takes the parts by position.
+func TestRequestAdapterHostsCannotMoveThePath(t *testing.T) {
+	rules := `[{"operator":null,"component":"Path","match":"Equal","value":"/checkout","caseSensitive":false,"negate":false}]`
+	r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+	queued := func(a *Adapter) bool {
+		if a.IsContinue(context.Background()) {
+			return false
+		}
+		return a.Decision().Outcome == OutcomeSentToQueue
+	}
+	for _, host := range []string{"x?", "x#", "x/?", "x/", "?", "#", "a b", "x\\y", "shop.example.com", "[::1]:80"} {
+		if !queued(r.gate.NewAdapter(newRecorder(nil), AbsoluteURL("https", host, "/checkout", "a=1"), testUA, testIP, "")) {
+			t.Errorf("NewAdapter(AbsoluteURL) with Host %q: /checkout not queued", host)
+		}
+	}
+	for _, host := range []string{"x?", "x#", "x/?", "h", "s", "tp", "ttps", "", ":1", "https:", "a b", "shop.example.com"} {
+		req := Request{Scheme: "https", Host: host, Path: "/checkout", RawQuery: "a=1", UserAgent: testUA, RemoteIP: testIP}
+		if !queued(r.gate.NewRequestAdapter(newRecorder(nil), req)) {
+			t.Errorf("NewRequestAdapter with Host %q: /checkout not queued", host)
+		}
+	}
+}
+
+// FuzzRequestAdapter: whatever the Host and the decoded path, NewRequestAdapter queues a path
+// that holds /checkout (any ASCII case), and redirects only to http and https URLs.
+func FuzzRequestAdapter(f *testing.F) {
+	for _, s := range [][2]string{{"shop.example.com", "/checkout"}, {"x?", "/checkout"}, {"h", "/CHECKOUT"}, {"", "/a/checkout"}, {"a/b#c", "/x"}} {
+		f.Add(s[0], s[1])
+	}
+	r := newRig(f, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	f.Fuzz(func(t *testing.T, host, path string) {
+		rec := newRecorder(nil)
+		req := Request{Scheme: "https", Host: host, Path: path, UserAgent: testUA, RemoteIP: testIP}
+		cont := r.gate.NewRequestAdapter(rec, req).IsContinue(context.Background())
+		lower := strings.Map(func(c rune) rune {
+			if 'A' <= c && c <= 'Z' {
+				return c + 'a' - 'A'
+			}
+			return c
+		}, path)
+		if strings.Contains(lower, "/checkout") && cont {
+			t.Fatalf("Host %q, path %q: not queued", host, path)
+		}
+		for _, c := range rec.calls {
+			if c.Op == "redirect" && !isHTTPURL(c.Location) {
+				t.Fatalf("Host %q, path %q: redirect to %q", host, path, c.Location)
+			}
+		}
+	})
+}
+
 // TestOddHostsCannotMoveThePath: the rules see the request's own path whatever Host the
 // visitor sends. Python finds the path after the first occurrence of the host in the URL, so
 // a host that "https://" already holds ("h", "tp"), or none at all, would move it.
 func TestOddHostsCannotMoveThePath(t *testing.T) {
 	rules := `[{"operator":null,"component":"Path","match":"Equal","value":"/checkout","caseSensitive":false,"negate":false}]`
-	for _, host := range []string{"h", "tp", "ttps", "", ":1", "shop.example.com", "SHOP.example.com:8443"} {
+	for _, host := range []string{"h", "tp", "ttps", "", ":1", "shop.example.com", "SHOP.example.com:8443", "x?", "x#", "x/?", "a b"} {
 		t.Run(host, func(t *testing.T) {
 			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
 			r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))

@@ -1062,9 +1062,51 @@ func (g *Gate) CheckCookie(w http.ResponseWriter, r *http.Request, queueName, qu
 //
 // Rules then see the path the server routes, so /%63heckout meets the /checkout rules, while
 // the Passed String signature is checked over the raw query it was made for (SPEC 11.2).
-// Gate.Check builds its URL with it; an integration over another framework should too.
-// Port: Check builds its URL here, as Django does for the reference (SPEC 11.2).
+// Port: a host byte that RFC 3986 does not allow in a host and port ('/', '?', '#', '@', '%',
+// spaces, controls, non-ASCII) is written as %XX, so that a Host a visitor chose (Django
+// refuses such a host) cannot end the host early and move the path the rules see.
+//
+// NewAdapter cuts the URL into the parts rules test the way the reference does, which a host
+// that "https://" already holds ("h", "tp") or an empty one still misleads: where the host is
+// the visitor's (a Host or X-Forwarded-Host header), give the parts to NewRequestAdapter
+// instead, as Gate.Check does.
 func AbsoluteURL(scheme, host, path, rawQuery string) string {
+	return absoluteURL(scheme, escapeHost(host), path, rawQuery)
+}
+
+// Request is a request as NewRequestAdapter takes it: the parts a framework hands out (no
+// Python counterpart; views.py gives the reference Django's request).
+type Request struct {
+	Scheme    string // "https" or "http"
+	Host      string // the Host header as sent, port included
+	Path      string // the decoded path, as the server routes it
+	RawQuery  string // the query exactly as the visitor sent it, without the '?'
+	UserAgent string // the User-Agent header, "" when there is none
+	RemoteIP  string // the visitor's IP address
+	Extra     string // the reference's extra (see NewAdapter)
+}
+
+// NewRequestAdapter is NewAdapter for a request given in parts, which is what views.py's
+// checkQueueFair does with Django's request (no Python counterpart of its own). The requested
+// URL is AbsoluteURL(r.Scheme, r.Host, r.Path, r.RawQuery), and the rules see the domain, the
+// path and the query where AbsoluteURL put them instead of cutting them out of the URL again,
+// so no Host a visitor sends can move the path a Path rule tests (SPEC 11.2). Gate.Check uses
+// it; an integration over another framework should too.
+func (g *Gate) NewRequestAdapter(service Service, r Request) *Adapter {
+	a := new(Adapter)
+	g.requestAdapter(a, service, &r)
+	return a
+}
+
+// requestAdapter is NewRequestAdapter into a.
+func (g *Gate) requestAdapter(a *Adapter, service Service, r *Request) {
+	host := escapeHost(r.Host)
+	*a = *g.NewAdapter(service, absoluteURL(r.Scheme, host, r.Path, r.RawQuery), r.UserAgent, r.RemoteIP, r.Extra)
+	a.setRequestParts(len(r.Scheme)+len("://"), host)
+}
+
+// absoluteURL is AbsoluteURL for a host escapeHost has already escaped.
+func absoluteURL(scheme, host, path, rawQuery string) string {
 	if path == "" || path[0] != '/' {
 		path = "/" + path
 	}
@@ -1078,20 +1120,37 @@ func AbsoluteURL(scheme, host, path, rawQuery string) string {
 	if clean {
 		return scheme + "://" + host + path + "?" + rawQuery
 	}
-	const hexDigits = "0123456789ABCDEF"
 	b := make([]byte, 0, len(scheme)+3+len(host)+3*len(path)+1+len(rawQuery))
 	b = append(append(append(b, scheme...), "://"...), host...)
-	for i := 0; i < len(path); i++ {
-		if c := path[i]; djangoPathSafe(c) {
+	b = appendEscaped(b, path, djangoPathByte)
+	if rawQuery != "" {
+		b = append(append(b, '?'), rawQuery...)
+	}
+	return string(b)
+}
+
+// escapeHost is host with every byte outside hostByte written as %XX, without allocating
+// when there is none.
+func escapeHost(host string) string {
+	for i := 0; i < len(host); i++ {
+		if byteClass[host[i]]&hostByte == 0 {
+			return string(appendEscaped(make([]byte, 0, 3*len(host)), host, hostByte))
+		}
+	}
+	return host
+}
+
+// appendEscaped appends s to b with every byte outside class written as %XX.
+func appendEscaped(b []byte, s string, class uint8) []byte {
+	const hexDigits = "0123456789ABCDEF"
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; byteClass[c]&class != 0 {
 			b = append(b, c)
 		} else {
 			b = append(b, '%', hexDigits[c>>4], hexDigits[c&15])
 		}
 	}
-	if rawQuery != "" {
-		b = append(append(b, '?'), rawQuery...)
-	}
-	return string(b)
+	return b
 }
 
 // =============================================================================================
@@ -1816,6 +1875,7 @@ const (
 	headerByte                        // anything but CR, LF and NUL
 	unreservedByte                    // quote_plus keeps it: letters, digits and -._~
 	djangoPathByte                    // escape_uri_path keeps it: letters, digits and /:@&+$,-_.!~*'()
+	hostByte                          // RFC 3986 host and port: letters, digits, -._~!$&'()*+,;=:[]
 )
 
 // byteClass holds each byte's classes, so that a value is checked with one table load a byte
@@ -1840,6 +1900,9 @@ var byteClass = func() (t [256]uint8) {
 		}
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/:@&+$,-_.!~*'()", c) >= 0 {
 			t[i] |= djangoPathByte
+		}
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:[]", c) >= 0 {
+			t[i] |= hostByte
 		}
 	}
 	return t
@@ -1941,8 +2004,10 @@ func (g *Gate) httpAdapter(a *Adapter, w http.ResponseWriter, r *http.Request, e
 	if v := r.Header["User-Agent"]; len(v) > 0 {
 		ua = v[0]
 	}
-	*a = *g.NewAdapter(svc, requestURL(scheme, r), ua, ip, extra)
-	a.setRequestParts(len(scheme)+len("://"), r.Host)
+	g.requestAdapter(a, svc, &Request{
+		Scheme: scheme, Host: r.Host, Path: r.URL.Path, RawQuery: r.URL.RawQuery,
+		UserAgent: ua, RemoteIP: ip, Extra: extra,
+	})
 }
 
 // requestOrigin is the scheme and client IP of r: from the connection, or, with
@@ -1988,13 +2053,8 @@ func firstField(s string) string {
 // keeps byte c as it is.
 func djangoPathSafe(c byte) bool { return byteClass[c]&djangoPathByte != 0 }
 
-// requestURL is AbsoluteURL for a net/http request reached through scheme.
-func requestURL(scheme string, r *http.Request) string {
-	return AbsoluteURL(scheme, r.Host, r.URL.Path, r.URL.RawQuery)
-}
-
-// setRequestParts gives the rules the parts of a requested URL that AbsoluteURL built from a
-// net/http request, whose host starts at hostStart, instead of cutting them out again the way
+// setRequestParts gives the rules the parts of a requested URL that requestAdapter built with
+// absoluteURL, whose escaped host starts at hostStart, instead of cutting them out again the way
 // Python's isRuleMatch does (cutParts). Cutting text searches for the host, so a Host header the
 // visitor chose ("h", which "https://" holds, or none at all) could move the path a Path rule
 // sees; here the parts come from where AbsoluteURL put them. For every other host they are

@@ -1012,7 +1012,7 @@ func TestRequestOrigin(t *testing.T) {
 			scheme, ip := g.requestOrigin(req)
 			mustEqual(t, "scheme", scheme, tt.scheme)
 			mustEqual(t, "ip", ip, tt.ip)
-			mustEqual(t, "url", requestURL(scheme, req), tt.scheme+"://example.com/p?q=1")
+			mustEqual(t, "url", AbsoluteURL(scheme, req.Host, req.URL.Path, req.URL.RawQuery), tt.scheme+"://example.com/p?q=1")
 		})
 	}
 }

@@ -25,7 +25,7 @@ func newGate(t *testing.T) *queuefair.Gate {
 	files := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"queues":[{"name":"sale","displayName":"Sale","secret":"sale-secret","passedLifetimeMinutes":20,
 			"queueServer":"queue.example","adapterServer":"adapter.example","adapterMode":"simple","dynamicTarget":"disabled",
-			"activation":{"rules":[{"operator":null,"component":"Path","match":"Contain","value":"/checkout","caseSensitive":false,"negate":false}]}}]}`)
+			"activation":{"rules":[{"operator":null,"component":"Path","match":"Equal","value":"/checkout","caseSensitive":false,"negate":false}]}}]}`)
 	}))
 	t.Cleanup(files.Close)
 	cfg := queuefair.NewConfig("acct", "acct-secret")
@@ -75,6 +75,15 @@ func walk(t *testing.T, do func(*http.Request) *http.Response) {
 	resp = get("http://shop.example/%63heckout", "")
 	if resp.StatusCode != 302 || !strings.HasPrefix(resp.Header.Get("Location"), "https://queue.example/sale?target=http%3A%2F%2Fshop.example%2Fcheckout") {
 		t.Fatalf("encoded path: %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	// A Host the visitor sent in X-Forwarded-Host cannot move the path the rules see.
+	for _, host := range []string{"x?", "x#", "x/", "s", "tp"} {
+		req := httptest.NewRequest("GET", "http://shop.example/checkout", nil)
+		req.Header.Set("User-Agent", ua)
+		req.Header.Set("X-Forwarded-Host", host)
+		if resp := do(req); resp.StatusCode != 302 {
+			t.Fatalf("X-Forwarded-Host %q: %d, not queued", host, resp.StatusCode)
+		}
 	}
 	// Back with a Passed String: Passed Cookie set, redirected to the URL without it.
 	resp = get("http://shop.example/checkout?"+pass(time.Now().Unix()), "")

@@ -40,18 +40,22 @@ func (s FiberService) AddHeader(name, value string) { s.C.Set(name, value) }
 // visitor through; otherwise the adapter has answered with a redirect.
 func QueueFair(gate *queuefair.Gate) fiber.Handler {
 	return func(c fiber.Ctx) error {
-		a := gate.NewAdapter(FiberService{c}, requestedURL(c), c.Get(fiber.HeaderUserAgent), c.IP(), "")
-		if !a.IsContinue(c.Context()) {
+		if !gate.NewRequestAdapter(FiberService{c}, request(c)).IsContinue(c.Context()) {
 			return nil
 		}
 		return c.Next()
 	}
 }
 
-// requestedURL is the URL the visitor asked for, as the server routes it: fasthttp's decoded
-// path (so /%63heckout meets the /checkout rules) and the raw query string (the Passed
-// String's signature covers it), joined by queuefair.AbsoluteURL.
-func requestedURL(c fiber.Ctx) string {
+// request is the request as the adapter takes it: fasthttp's decoded path (so /%63heckout
+// meets the /checkout rules), the raw query string (the Passed String's signature covers it),
+// and the Host header as sent: not c.Host(), which may come from a visitor's
+// X-Forwarded-Host.
+func request(c fiber.Ctx) queuefair.Request {
 	u := c.RequestCtx().URI()
-	return queuefair.AbsoluteURL(c.Scheme(), c.Host(), string(u.Path()), string(u.QueryString()))
+	return queuefair.Request{
+		Scheme: c.Scheme(), Host: string(c.Request().Host()),
+		Path: string(u.Path()), RawQuery: string(u.QueryString()),
+		UserAgent: c.Get(fiber.HeaderUserAgent), RemoteIP: c.IP(),
+	}
 }
