@@ -92,7 +92,8 @@ type Config struct {
 	// rehearsing rules on live traffic before switching them on.
 	DryRun bool
 	// QueueWhenAdapterDown has no Python counterpart. After a call to the adapter server fails
-	// (a network error, a timeout or an error status), the Gate skips that server for
+	// (a network error, a timeout or a 5xx status: not a 4xx, which a visitor's own request
+	// can bring about, and which lets only that request's page run), the Gate skips that server for
 	// AdapterBackoff, one request then probes it, and the rest keep skipping it until the
 	// probe answers. While it is skipped, safe-mode visitors who need the adapter server run
 	// the page at once, as the reference does after its timeout; with QueueWhenAdapterDown
@@ -578,9 +579,14 @@ func (g *Gate) adapterSkip(host string) bool {
 
 // adapterAnswered has no Python counterpart: it records how a call to the adapter server host
 // went. A failure starts (or restarts) the back-off, unless the request's own context ended
-// it; a success ends any back-off for that host.
+// it; an answer ends any back-off for that host. A 4xx status is an answer: the server is up
+// and refused this one request, which runs its page, and a visitor can bring one about (an
+// odd User-Agent or uid), so it must not switch the queue off for everyone else.
 func (g *Gate) adapterAnswered(ctx context.Context, host string, err error) {
 	o := g.outage.Load()
+	if st := errStatus(0); errors.As(err, &st) && st >= 400 && st < 500 {
+		err = nil
+	}
 	if err == nil {
 		if o != nil && o.host == host && g.outage.CompareAndSwap(o, nil) {
 			g.warn("queuefair: the adapter server answers again", "server", host)

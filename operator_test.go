@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,6 +271,47 @@ func TestAdapterServerBackoff(t *testing.T) {
 	ok, _ = r.run(checkoutURL, nil)
 	mustEqual(t, "used again", ok, false)
 	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 3)
+}
+
+// TestAdapterServerBackoffNotForRefusals: a 4xx answer lets that one request's page run and
+// switches the adapter server off for no one else, since a visitor can bring one about; a
+// 5xx starts the back-off, and a 4xx to the probe after it ends it (the server is up).
+func TestAdapterServerBackoffNotForRefusals(t *testing.T) {
+	for _, tt := range []struct {
+		status int
+		down   bool
+	}{{400, false}, {403, false}, {404, false}, {414, false}, {429, false}, {499, false}, {500, true}, {502, true}, {503, true}} {
+		t.Run(strconv.Itoa(tt.status), func(t *testing.T) {
+			adapter := newSwitchable(t)
+			defer adapter.close()
+			r := adapterRig(t, adapter, nil)
+			// The server refuses the attacker's User-Agent only.
+			adapter.set(func(w http.ResponseWriter, req *http.Request) {
+				if req.URL.Query().Get("identifier") == "odd" {
+					w.WriteHeader(tt.status)
+					return
+				}
+				fmt.Fprint(w, `{"action":"SendToQueue","location":"https://q.example/a"}`)
+			})
+			if !r.gate.NewAdapter(newRecorder(nil), checkoutURL, "odd", testIP, "").IsContinue(context.Background()) {
+				t.Fatal("the refused request was not let through")
+			}
+			mustEqual(t, "status", r.gate.Status().AdapterServerDown, tt.down)
+			ok, _ := r.run(checkoutURL, nil)
+			mustEqual(t, "the next visitor runs the page (skipped server)", ok, tt.down)
+		})
+	}
+	adapter := newSwitchable(t)
+	defer adapter.close()
+	r := adapterRig(t, adapter, nil)
+	r.gate.adapterBackoff = 20 * time.Millisecond
+	adapter.setFault(faults["500"])
+	r.run(checkoutURL, nil)
+	mustEqual(t, "down after a 500", r.gate.Status().AdapterServerDown, true)
+	adapter.setFault(faults["404"])
+	time.Sleep(r.gate.adapterBackoff)
+	r.run(checkoutURL, nil)
+	mustEqual(t, "up after a 404 to the probe", r.gate.Status().AdapterServerDown, false)
 }
 
 // TestAdapterServerBackoffNotForVisitorsWhoLeave: a request whose own context ends is not a
