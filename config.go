@@ -456,10 +456,11 @@ func (g *Gate) Load(ctx context.Context) error {
 		return ErrClosed
 	}
 	st := g.store
-	if l := st.cur.Load(); l != nil && st.fresh(l, g.now) {
+	l := st.cur.Load()
+	if l != nil && st.fresh(l, g.now) {
 		return nil
 	}
-	if f := st.startRefresh(g.now()); f != nil {
+	if f := st.startRefresh(l, g.now()); f != nil {
 		select {
 		case <-f.done:
 		case <-ctx.Done():

@@ -346,6 +346,23 @@ func TestQueueWhenAdapterDown(t *testing.T) {
 	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 1)
 }
 
+// TestNoRefreshRightAfterOne: a request that found no settings, and reaches startRefresh only
+// after a refresh has put some and ended, starts no second download. (The 300 requests of
+// TestSettingsOneDownloadForManyRequests met this now and then on a loaded machine.)
+func TestNoRefreshRightAfterOne(t *testing.T) {
+	r := newRig(t, nil)
+	st := r.gate.store
+	r.stub.json(testSettings, simpleSettings(1))
+	seen := st.cur.Load() // nil: this request finds no settings, and is then delayed
+	if err := r.gate.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mustEqual(t, "refresh started", st.startRefresh(seen, r.clock.Now()) == nil, true)
+	st.inFlight.Wait()
+	mustEqual(t, "downloads", st.downloads.Load(), int64(1))
+	mustEqual(t, "served", r.servedVersion(t), 1)
+}
+
 // TestStuckRefreshDoesNotBlockTheNext: a refresh older than its worst case (stuck in a file
 // operation the kernel never ends, say) no longer stops another from starting.
 func TestStuckRefreshDoesNotBlockTheNext(t *testing.T) {
@@ -354,9 +371,9 @@ func TestStuckRefreshDoesNotBlockTheNext(t *testing.T) {
 	stuck := &flight{done: make(chan struct{}), start: r.gate.mono()}
 	st.flight = stuck
 	r.stub.json(testSettings, simpleSettings(1))
-	mustEqual(t, "a young refresh is joined", st.startRefresh(r.clock.Now()), stuck)
+	mustEqual(t, "a young refresh is joined", st.startRefresh(nil, r.clock.Now()), stuck)
 	stuck.start -= st.flightLimit()
-	if f := st.startRefresh(r.clock.Now()); f == nil || f == stuck {
+	if f := st.startRefresh(nil, r.clock.Now()); f == nil || f == stuck {
 		t.Fatalf("startRefresh = %v, want a new refresh", f)
 	}
 	st.inFlight.Wait()

@@ -600,7 +600,7 @@ func (st *settingsStore) get(ctx context.Context, clock func() time.Time) *setti
 	if l != nil && st.fresh(l, clock) {
 		return l.s
 	}
-	f := st.startRefresh(clock())
+	f := st.startRefresh(l, clock())
 	if l != nil && st.ttl > 0 {
 		return l.s // stale, but nobody waits for the refresh
 	}
@@ -627,12 +627,17 @@ func (st *settingsStore) flightLimit() time.Duration {
 }
 
 // startRefresh starts a refresh unless one is running (it returns that one), a recent failure
-// says to wait, or the Gate is closed (it returns nil).
+// says to wait, the Gate is closed, or the settings in use are no longer seen, the ones its
+// caller found wanting: a refresh has replaced them since, and ended, between the caller's
+// look and this lock (it returns nil, and the caller loads them again).
 // Port: one download at a time per process; Python downloads again for every request that
 // sees the lock.
-func (st *settingsStore) startRefresh(now time.Time) *flight {
+func (st *settingsStore) startRefresh(seen *loaded, now time.Time) *flight {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if st.cur.Load() != seen {
+		return nil
+	}
 	mono := st.g.mono()
 	if f := st.flight; f != nil {
 		if mono-f.start < st.flightLimit() {
