@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -245,4 +246,68 @@ func TestHostileRegExpPatterns(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("a hostile path took %v", d)
 	}
+}
+
+// TestRegExpPatternBounds: a RegExp pattern too long, or whose compiled program is too large,
+// never matches (negated or not) and is named in the download's warning, as one RE2 cannot
+// compile; so are all patterns after a document's patterns have spent their bounds in all.
+// Patterns of real sizes compile.
+func TestRegExpPatternBounds(t *testing.T) {
+	compiled := func(t *testing.T, patterns ...string) (ok []bool, unknown []string) {
+		t.Helper()
+		rules := make([]string, len(patterns))
+		for i, p := range patterns {
+			rules[i] = ruleJSON("Path", "RegExp", p, true, true)
+		}
+		s, err := compileSettings([]byte(settingsJSON(queueJSON("q", "["+strings.Join(rules, ",")+"]", ""))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range s.queues[0].rules {
+			ok = append(ok, r.match == matchRegExp && r.re != nil && r.negate)
+		}
+		return ok, s.unknown
+	}
+	for _, tt := range []struct {
+		name, pattern string
+		ok            bool
+		why           string
+	}{
+		{"a real pattern", `^/(checkout|basket|payment)(/|$)`, true, ""},
+		{"a class of every letter", `^/[\pL\pN_-]+/checkout$`, true, ""},
+		{"1024 bytes", "[" + strings.Repeat("a", 1022) + "]", true, ""},
+		{"1025 bytes", "[" + strings.Repeat("a", 1023) + "]", false, "longer than 1024 bytes"},
+		{"a{998}: 1000 instructions", `a{998}`, true, ""},
+		{"a{999}: 1001 instructions", `a{999}`, false, "1001 instructions"},
+		{`\pL{1000}`, `\pL{1000}`, false, "instructions and"},
+		{`[\pL] 20 times`, strings.Repeat(`[\pL]`, 20), false, "class ranges compiled"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, unknown := compiled(t, tt.pattern)
+			mustEqual(t, "compiled", ok[0], tt.ok)
+			if got := strings.Join(unknown, "; "); tt.why != "" && !strings.Contains(got, tt.why) || tt.why == "" && got != "" {
+				t.Errorf("warning %q, want one saying %q", got, tt.why)
+			}
+		})
+	}
+	t.Run("a document's patterns in all", func(t *testing.T) {
+		patterns := make([]string, 25)
+		for i := range patterns {
+			patterns[i] = `a{898}` // 900 instructions each: 22 fit in 20,000
+		}
+		ok, unknown := compiled(t, patterns...)
+		for i, c := range ok {
+			mustEqual(t, "pattern "+strconv.Itoa(i+1)+" compiled", c, i < 22)
+		}
+		mustEqual(t, "warnings", len(unknown), 3)
+		if !strings.Contains(unknown[2], "over 20000 instructions") {
+			t.Errorf("warning %q", unknown[2])
+		}
+	})
+	t.Run("a refused pattern never matches, negated or not", func(t *testing.T) {
+		r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+ruleJSON("Path", "RegExp", `\pL{1000}`, true, true)+"]", "")))
+		ok, _ := r.run(checkoutURL, nil)
+		mustEqual(t, "page runs", ok, true)
+	})
 }

@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,8 +180,9 @@ func compileSettings(data []byte) (*settings, error) {
 		return nil, fmt.Errorf("%w: no queues array", errMalformed)
 	}
 	s := &settings{queues: make([]*queue, 0, len(list))}
+	var budget patternBudget
 	for i, item := range list {
-		q, err := parseQueue(item)
+		q, err := parseQueue(item, &budget)
 		if err != nil {
 			return nil, fmt.Errorf("%w: queue %d: %v", errMalformed, i, err)
 		}
@@ -222,7 +224,7 @@ func onlyQueues(data []byte) []byte {
 
 // parseQueue reads one queue. Its typed fields replace Python's QueueFairAdapter.optional
 // (a missing cookieDomain is "").
-func parseQueue(item any) (*queue, error) {
+func parseQueue(item any, budget *patternBudget) (*queue, error) {
 	m, ok := item.(map[string]any)
 	if !ok {
 		return nil, errors.New("not an object")
@@ -259,7 +261,7 @@ func parseQueue(item any) (*queue, error) {
 		return q, nil
 	}
 	if rules, ok := actMap["rules"]; ok {
-		q.rules, q.hasRules = parseRules(rules)
+		q.rules, q.hasRules = parseRules(rules, budget)
 	}
 	// Port: Python crashes on any variant rule; here a malformed variant list or entry is
 	// skipped, so that it cannot stop the queue itself from working.
@@ -268,7 +270,7 @@ func parseQueue(item any) (*queue, error) {
 		if vm, ok := v.(map[string]any); ok {
 			vt := variant{}
 			vt.name, _ = vm["variant"].(string)
-			vt.rules, vt.hasRules = parseRules(vm["rules"])
+			vt.rules, vt.hasRules = parseRules(vm["rules"], budget)
 			q.variants = append(q.variants, vt)
 		}
 	}
@@ -299,7 +301,7 @@ func activationProblem(act any) string {
 // parseRules reads a rules list as Python's isMatchArray walks it. Null is "no rules" (never a
 // match); an empty string or object holds no rules; any other value that is not a list, and
 // any entry that is not an object, is a rule that raises when it is reached.
-func parseRules(v any) ([]rule, bool) {
+func parseRules(v any, budget *patternBudget) ([]rule, bool) {
 	var list []any
 	switch x := v.(type) {
 	case nil:
@@ -324,9 +326,60 @@ func parseRules(v any) ([]rule, bool) {
 			rules = append(rules, brokenRule("a rule is not an object"))
 			continue
 		}
-		rules = append(rules, parseRule(m))
+		rules = append(rules, parseRule(m, budget))
 	}
 	return rules, true
+}
+
+// The bounds on the RegExp patterns of one settings document (a port feature; the reference
+// has none). Go's regexp runs in time linear in the text it tests times the size of the
+// compiled program, and a program's memory grows with its instructions and the ranges of its
+// character classes; without bounds, a broken or hostile files server could send 1 MiB of
+// patterns such as \pL{1000} that take gigabytes and seconds to compile, and then seconds to
+// run on each long URL. Real patterns are a few dozen instructions.
+const (
+	maxPatternBytes = 1 << 10 // the text of one pattern
+	maxPatternInsts = 1000    // the compiled instructions of one pattern
+	maxPatternRunes = 1 << 14 // the range bounds of its character classes, counted per instruction
+	maxRegexpInsts  = 20000   // instructions of all the patterns of a document, refused ones included
+	maxRegexpRunes  = 1 << 18 // range bounds of all of them
+)
+
+// patternBudget is what the RegExp patterns of one settings document have used of the bounds
+// above. A pattern that does not fit never matches, as one that does not compile.
+type patternBudget struct{ insts, runes int }
+
+// compile compiles pattern if it fits in what is left of b. Every pattern parsed is charged,
+// refused or not, so that a document's patterns cost at most the bounds in all, and once they
+// are spent no further pattern is even parsed.
+func (b *patternBudget) compile(pattern string) (*regexp.Regexp, error) {
+	if len(pattern) > maxPatternBytes {
+		return nil, fmt.Errorf("longer than %d bytes", maxPatternBytes)
+	}
+	if b.insts >= maxRegexpInsts || b.runes >= maxRegexpRunes {
+		return nil, fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
+	}
+	parsed, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := syntax.Compile(parsed.Simplify())
+	if err != nil {
+		return nil, err
+	}
+	runes := 0
+	for i := range prog.Inst {
+		runes += len(prog.Inst[i].Rune)
+	}
+	b.insts += len(prog.Inst)
+	b.runes += runes
+	if len(prog.Inst) > maxPatternInsts || runes > maxPatternRunes {
+		return nil, fmt.Errorf("%d instructions and %d class ranges compiled, over %d or %d", len(prog.Inst), runes, maxPatternInsts, maxPatternRunes)
+	}
+	if b.insts > maxRegexpInsts || b.runes > maxRegexpRunes {
+		return nil, fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
+	}
+	return regexp.Compile(pattern)
 }
 
 // brokenRule stands for an entry of a rules list that is not a rule at all: Python raises on
@@ -356,8 +409,9 @@ func nameIndex(names []string, v any) (int, bool) {
 	return 0, false
 }
 
-// parseRule reads one rule, noting each key Python reads with rule[...] that is missing.
-func parseRule(m map[string]any) rule {
+// parseRule reads one rule, noting each key Python reads with rule[...] that is missing. A
+// RegExp pattern is compiled within budget.
+func parseRule(m map[string]any, budget *patternBudget) rule {
 	var r rule
 	need := func(key string) any {
 		v, ok := m[key]
@@ -409,7 +463,7 @@ func parseRule(m map[string]any) rule {
 		if !truthy(m["caseSensitive"]) {
 			pattern = "(?i)" + pattern // not the pattern lower-cased: that would turn \D into \d
 		}
-		re, err := regexp.Compile(pattern)
+		re, err := budget.compile(pattern)
 		if err != nil {
 			r.match, badPattern = matchNone, true
 			r.unknown = fmt.Sprintf("RegExp %s does not compile here (%v) and never matches", jsonText(r.value), err)
