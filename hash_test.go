@@ -8,6 +8,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -282,6 +283,13 @@ func TestParseNumbers(t *testing.T) {
 		{"Ⅻ", 0, false}, {"²", 0, false}, {"½", 0, false}, {"\u0085 9 \u0085", 9, true}, {"ߊ", 0, false},
 		{"\u07c0\u07c1", 1, true}, {"\u0e51\u0e52", 12, true}, {"\u1369", 0, false}, {"\uff11\uff12", 12, true},
 		{"\u180e5", 0, false}, {"\xff1", 0, false},
+		// Python reads any number of digits up to 4,300 (3.11's limit); beyond 18, math.MaxInt64.
+		{"1234567890123456789", math.MaxInt64, true}, {"-1000000000000000000", -math.MaxInt64, true},
+		{"000000000000000000000000000042", 42, true}, {" +0_000_000_000_000_000_000_001 ", 1, true},
+		{strings.Repeat("9", 4300), math.MaxInt64, true}, {strings.Repeat("0", 4300), 0, true},
+		{strings.Repeat("1", 4301), 0, false}, {strings.Repeat("0", 4301), 0, false},
+		{strings.Repeat("1_", 2150) + "1", math.MaxInt64, true}, {strings.Repeat("1_", 4300) + "1", 0, false},
+		{strings.Repeat("\u0661", 19), math.MaxInt64, true},
 	}
 	for _, tt := range ints {
 		n, ok := parseInt(tt.in)

@@ -1257,8 +1257,11 @@ func (q *queue) lifetimeSeconds() (int, error) {
 	if !q.lifetimeOK {
 		return 0, abortf("queue %q has an unreadable passedLifetimeMinutes", q.name)
 	}
-	if q.lifetimeMinutes > math.MaxInt32/60 { // keep Max-Age within an int32 everywhere
-		return math.MaxInt32 / 60 * 60, nil
+	if q.lifetimeMinutes > math.MaxInt32/60 { // Port: clamped as clampInt says why
+		return math.MaxInt32, nil
+	}
+	if q.lifetimeMinutes < math.MinInt32/60 {
+		return math.MinInt32, nil
 	}
 	return q.lifetimeMinutes * 60, nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -61,16 +62,24 @@ func TestCompileSettings(t *testing.T) {
 			mustEqual(t, "dynamicTarget", q.dynamicTarget, "disabled")
 			mustEqual(t, "hasRules", q.hasRules, false)
 		}},
+		{"empty name", `{"queues":[{"name":""},{"name":"q"}]}`, true, func(t *testing.T, s *settings) {
+			mustEqual(t, "cookieName", s.queues[0].cookieName, "QueueFair-Pass-") // a name to Python
+			mustEqual(t, "queues", len(s.queues), 2)
+		}},
 		{"null activation", `{"queues":[{"name":"q","activation":null}]}`, true, func(t *testing.T, s *settings) {
 			mustEqual(t, "hasRules", s.queues[0].hasRules, false)
 		}},
 		{"lifetime forms", `{"queues":[{"name":"a","passedLifetimeMinutes":20},{"name":"b","passedLifetimeMinutes":"15"},
 			{"name":"c","passedLifetimeMinutes":20.9},{"name":"d","passedLifetimeMinutes":"20.5"},{"name":"e","passedLifetimeMinutes":true},
-			{"name":"f","passedLifetimeMinutes":null},{"name":"g","passedLifetimeMinutes":1e300}]}`, true, func(t *testing.T, s *settings) {
+			{"name":"f","passedLifetimeMinutes":null},{"name":"g","passedLifetimeMinutes":1e300},{"name":"h","passedLifetimeMinutes":1e400},
+			{"name":"i","passedLifetimeMinutes":"99999999999999999999"},{"name":"j","passedLifetimeMinutes":-3000000000},
+			{"name":"k","passedLifetimeMinutes":2147483648},{"name":"l","passedLifetimeMinutes":-2.9}]}`, true, func(t *testing.T, s *settings) {
+			// Beyond an int32, clamped (clampInt); 1e400 is inf to Python's json, whose int() raises.
 			want := []struct {
 				n  int
 				ok bool
-			}{{20, true}, {15, true}, {20, true}, {0, false}, {1, true}, {0, false}, {0, false}}
+			}{{20, true}, {15, true}, {20, true}, {0, false}, {1, true}, {0, false}, {math.MaxInt32, true}, {0, false},
+				{math.MaxInt32, true}, {math.MinInt32, true}, {math.MaxInt32, true}, {-2, true}}
 			for i, w := range want {
 				q := s.queues[i]
 				if q.lifetimeMinutes != w.n || q.lifetimeOK != w.ok {
