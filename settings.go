@@ -229,8 +229,8 @@ func parseQueue(item any, budget *patternBudget) (*queue, error) {
 	if !ok {
 		return nil, errors.New("not an object")
 	}
-	name, ok := m["name"].(string)
-	if !ok || name == "" {
+	name, ok := m["name"].(string) // "" is a name to Python, as any other
+	if !ok {
 		return nil, errors.New("no name")
 	}
 	q := &queue{name: name, cookieName: CookieNameBase + name, dynamicTarget: "disabled"}
