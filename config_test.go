@@ -47,6 +47,8 @@ func TestConfigValidate(t *testing.T) {
 		{"lifetime past a Duration", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 1e9 }, "over a year"},
 		{"bad mode", func(c *Config) { c.AdapterMode = "Safe" }, "AdapterMode"},
 		{"bad debug IP", func(c *Config) { c.DebugIP = "true" }, "DebugIP"},
+		{"bad queue domain", func(c *Config) { c.QueueDomain = "q.example/x" }, "QueueDomain"},
+		{"queue domain", func(c *Config) { c.QueueDomain = "queue.shop.example" }, ""},
 		{"trust without hops", func(c *Config) { c.TrustForwardedHeaders = true; c.ForwardedHops = 0 }, "ForwardedHops"},
 	}
 	for _, tt := range tests {
