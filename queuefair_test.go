@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -88,8 +89,8 @@ func TestCaseInsensitiveFolding(t *testing.T) {
 		{"/ΟΔΟΣ", "/οδοσ", false, false},
 		{"/ΟΔΟΣ/ΟΔΟΣ", "ς/", false, true},
 	} {
-		mustEqual(t, "equal "+tt.comp, equalRule(tt.comp, tt.value, false), tt.equal)
-		mustEqual(t, "contains "+tt.comp, containsRule(tt.comp, tt.value, false, false), tt.contains)
+		mustEqual(t, "equal "+tt.comp, equalRule(tt.comp, tt.value, false, pythonLower), tt.equal)
+		mustEqual(t, "contains "+tt.comp, containsRule(tt.comp, tt.value, false, false, pythonLower), tt.contains)
 	}
 }
 
@@ -1205,6 +1206,41 @@ func TestWordRanges(t *testing.T) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// TestNonASCIIPartLoweredOnce: a part of the URL with non-ASCII text is lower-cased once per
+// request, however many case-insensitive rules test it; the answers are those of lowering it
+// for each rule.
+func TestNonASCIIPartLoweredOnce(t *testing.T) {
+	rules := make([]string, 20)
+	for i := range rules {
+		op := `"Or"`
+		if i == 0 {
+			op = "null"
+		}
+		match := "Contain"
+		if i%2 == 1 {
+			match = "Equal"
+		}
+		rules[i] = fmt.Sprintf(`{"operator":%s,"component":"Query","match":%q,"value":"CAFÉ-%d","caseSensitive":false,"negate":false}`, op, match, i)
+	}
+	r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+strings.Join(rules, ",")+"]", "")))
+	for _, tt := range []struct {
+		query  string
+		queued bool
+	}{
+		{"q=" + strings.Repeat("é", 5000), false},
+		{"q=" + strings.Repeat("é", 5000) + "CAFÉ-18", true},
+		{"CAFÉ-19", true}, // Equal
+		{"cAfé-19x", false},
+	} {
+		a := r.gate.NewAdapter(newRecorder(nil), "https://shop.example.com/p?"+tt.query, testUA, testIP, "")
+		mustEqual(t, "queued "+tt.query[:min(len(tt.query), 12)], !a.IsContinue(context.Background()), tt.queued)
+		if a.lowered == nil || a.lowered.n != 1 {
+			t.Errorf("query %.12q lowered %+v times, want once", tt.query, a.lowered)
 		}
 	}
 }
