@@ -244,6 +244,51 @@ func ExampleGate_CheckExtra() {
 	// QueueFair-Pass-sale Max-Age 20
 }
 
+// ExampleGate_NewRequestAdapter runs the adapter under a framework other than net/http: a
+// Service over that framework's request and response (here, the request's cookies and a print
+// of each call), and the request in parts. The Host is the visitor's own choice, as
+// X-Forwarded-Host can be; the /checkout rule still sees the path /checkout.
+func ExampleGate_NewRequestAdapter() {
+	qf := newStandIn("simple", "")
+	defer qf.close()
+
+	cfg := queuefair.NewConfig("demo-shop", "demo-account-secret")
+	cfg.FilesServer = qf.host()                 // instead of files.queue-fair.net
+	cfg.HTTPClient = qf.srv.Client()            // trusts the stand-in's test certificate
+	cfg.SettingsFileCacheLocation = qf.cacheDir // a private folder for the settings cache
+	gate, err := queuefair.New(cfg)
+	if err != nil {
+		panic(err)
+	}
+
+	svc := printingService{cookies: map[string]string{}, queueHost: qf.host()}
+	a := gate.NewRequestAdapter(svc, queuefair.Request{
+		Scheme: "https", Host: "tp", Path: "/checkout", RawQuery: "a=1",
+		UserAgent: demoUA, RemoteIP: "192.0.2.1",
+	})
+	fmt.Println("page runs:", a.IsContinue(context.Background()))
+	// Output:
+	// AddHeader Cache-Control: no-store, max-age=0
+	// Redirect https://queue-fair/sale?target=https%3A%2F%2Ftp%2Fcheckout%3Fa%3D1
+	// page runs: false
+}
+
+// printingService is a queuefair.Service over a framework's request (its cookies) that
+// prints what the adapter asks of the response, with the stand-in's host shown as queue-fair.
+type printingService struct {
+	cookies   map[string]string
+	queueHost string
+}
+
+func (s printingService) SetCookie(name, value string, lifetimeSeconds int, domain string) {
+	fmt.Println("SetCookie", name, lifetimeSeconds)
+}
+func (s printingService) Redirect(location string) {
+	fmt.Println("Redirect", strings.ReplaceAll(location, s.queueHost, "queue-fair"))
+}
+func (s printingService) GetCookie(name string) string { return s.cookies[name] }
+func (s printingService) AddHeader(name, value string) { fmt.Println("AddHeader", name+":", value) }
+
 // ExampleConfig_onDecision counts what the waiting room does with expvar, from the standard
 // library: one counter per outcome, served at /debug/vars by expvar's handler. Feeding
 // Prometheus or OpenTelemetry is the same few lines with their counter types.
