@@ -18,6 +18,8 @@ func TestNewConfigDefaults(t *testing.T) {
 	mustEqual(t, "StripPassedString", c.StripPassedString, true)
 	mustEqual(t, "AdapterMode", c.AdapterMode, ModeSafe)
 	mustEqual(t, "TrustForwardedHeaders", c.TrustForwardedHeaders, false)
+	mustEqual(t, "ForwardedHops", c.ForwardedHops, 1)
+	mustEqual(t, "QueueWhenAdapterDown", c.QueueWhenAdapterDown, false)
 	if _, err := New(c); err != nil {
 		t.Fatalf("New(NewConfig) = %v", err)
 	}
@@ -38,12 +40,16 @@ func TestConfigValidate(t *testing.T) {
 		{"placeholder", func(c *Config) { c.Account = "DELETE_THIS" }, "DELETE placeholder"},
 		{"no secret", func(c *Config) { c.AccountSecret = "" }, "AccountSecret is empty"},
 		{"slash in secret", func(c *Config) { c.AccountSecret = "a/b" }, "must not contain"},
+		{"percent in account", func(c *Config) { c.Account = "a%2F" }, "must not contain"},
+		{"space in account", func(c *Config) { c.Account = "a b" }, "must not contain"},
+		{"user info in files server", func(c *Config) { c.FilesServer = "me@files.example" }, "not a host name"},
 		{"bad files server", func(c *Config) { c.FilesServer = "https://files" }, "not a host name"},
 		{"negative query limit", func(c *Config) { c.QueryTimeLimitSeconds = -1 }, "QueryTimeLimitSeconds"},
 		{"zero read timeout", func(c *Config) { c.ReadTimeout = 0 }, "ReadTimeout"},
 		{"no cache folder", func(c *Config) { c.SettingsFileCacheLocation = "" }, "SettingsFileCacheLocation"},
 		{"lifetime -2", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = -2 }, "SettingsFileCacheLifetimeMinutes"},
 		{"lifetime a year", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = maxLifetimeMinutes }, ""},
+		{"lifetime a year and a minute", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = maxLifetimeMinutes + 1 }, "over a year"},
 		{"lifetime past a Duration", func(c *Config) { c.SettingsFileCacheLifetimeMinutes = 1e9 }, "over a year"},
 		{"bad mode", func(c *Config) { c.AdapterMode = "Safe" }, "AdapterMode"},
 		{"bad debug IP", func(c *Config) { c.DebugIP = "true" }, "DebugIP"},

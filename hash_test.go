@@ -261,6 +261,7 @@ func TestParseNumbers(t *testing.T) {
 		{"1764000000", 1764000000, true}, {"0", 0, true}, {"", 0, false}, {"-1", 0, false},
 		{"+1", 0, false}, {" 1", 0, false}, {"1e3", 0, false}, {"١٢", 0, false},
 		{"123456789012345678", 123456789012345678, true}, {"1234567890123456789", 0, false},
+		{"1:", 0, false}, {"/1", 0, false}, // the bytes either side of the digits
 	}
 	for _, tt := range digits {
 		n, ok := parseDigits(tt.in)

@@ -394,3 +394,20 @@ func TestStatusJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSimpleModeQueueDuringAdapterOutage: a simple-mode queue never asks the adapter server,
+// so a back-off on that server (started by a safe-mode queue) does not touch its visitors.
+func TestSimpleModeQueueDuringAdapterOutage(t *testing.T) {
+	r := newRig(t, nil)
+	tickets := `[{"operator":null,"component":"Path","match":"Contain","value":"/tickets","caseSensitive":false,"negate":false}]`
+	r.stub.json(testSettings, settingsJSON(queueJSON("a", "", `,"adapterMode":"safe"`), queueJSON("b", tickets, `,"adapterMode":"simple"`)))
+	r.stub.handle(adapterURL("a"), func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil })
+	ok, _ := r.run(checkoutURL, nil)
+	mustEqual(t, "the failing safe-mode request runs its page", ok, true)
+	mustEqual(t, "adapter server skipped", r.gate.Status().AdapterServerDown, true)
+	ok, calls := r.run("https://shop.example.com/tickets", nil)
+	mustEqual(t, "the simple-mode queue still queues", ok, false)
+	if len(calls) != 2 || !strings.HasPrefix(calls[1].Location, "https://shopco.queue-fair.net/b?target=") {
+		t.Errorf("calls %v", calls)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,6 +83,9 @@ func TestCaseInsensitiveFolding(t *testing.T) {
 		{"ﬀ", "ff", false, false}, // no full case folding: Python's lower() keeps the ligature
 		{"", "", true, true},
 		{"", "a", false, false},
+		{"/PIZZA", "/pizza", true, true}, // 'A' and 'Z', the ends of the ASCII letters
+		{"/@[", "/@[", true, true},       // the bytes either side of them stay as they are
+		{"/@[", "/`{", false, false},
 		{"short", "longer value", false, false},
 		{"/İSTANBUL", "/i\u0307stanbul", true, true}, // Python lower-cases İ to two characters
 		{"/İSTANBUL", "/istanbul", false, false},
@@ -314,6 +318,22 @@ func TestOversizedAdapterRequestQueues(t *testing.T) {
 			t.Errorf("fetches %q: the long uid was sent", got)
 		}
 	})
+	t.Run("uid of 256 bytes is used, of 257 ignored", func(t *testing.T) {
+		for _, n := range []int{maxUIDBytes, maxUIDBytes + 1} {
+			r := newRig(t, nil)
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+			uid := strings.Repeat("u", n)
+			want := adapterURL("q")
+			if n <= maxUIDBytes {
+				want = strings.Replace(want, "&identifier=", "&uid="+uid+"&identifier=", 1)
+			}
+			r.stub.json(want, `{"action":"SendToQueue","location":"https://shopco.queue-fair.net/q"}`)
+			r.run(checkoutURL, map[string]string{"QueueFair-Store-shopco": "u:" + uid})
+			if got := r.stub.urls(); len(got) != 2 || got[1] != want {
+				t.Errorf("uid of %d bytes: fetches %q, want %s", n, got, want)
+			}
+		}
+	})
 }
 
 func TestValidateQuery(t *testing.T) {
@@ -497,9 +517,9 @@ func TestFlow(t *testing.T) {
 			fetches:  2,
 		},
 		{
-			name:     "safe: uid not a string: page runs",
+			name:     "safe: uid not a string: page runs, not queued",
 			settings: settingsJSON(queueJSON("q", "", "")),
-			adapter:  map[string]string{adapterURL("q"): `{"uid":5,"cookieSeconds":1}`},
+			adapter:  map[string]string{adapterURL("q"): `{"uid":5,"cookieSeconds":1,"action":"SendToQueue","location":"https://x/q"}`},
 			url:      checkoutURL,
 			want:     true,
 			fetches:  2,
@@ -1242,5 +1262,19 @@ func TestNonASCIIPartLoweredOnce(t *testing.T) {
 		if a.lowered == nil || a.lowered.n != 1 {
 			t.Errorf("query %.12q lowered %+v times, want once", tt.query, a.lowered)
 		}
+	}
+}
+
+// TestAdapterAnswerCap: an adapter answer of 64 KiB is read; one byte more is refused, and
+// the page runs, as for any failed answer.
+func TestAdapterAnswerCap(t *testing.T) {
+	for _, size := range []int{maxAdapterBytes, maxAdapterBytes + 1} {
+		r := newRig(t, nil)
+		r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+		answer := `{"action":"SendToQueue","location":"https://q.example/q","pad":""}`
+		answer = strings.Replace(answer, `""`, `"`+strings.Repeat("x", size-len(answer))+`"`, 1)
+		r.stub.json(adapterURL("q"), answer)
+		ok, _ := r.run(checkoutURL, nil)
+		mustEqual(t, "page runs for an answer of "+strconv.Itoa(len(answer))+" bytes", ok, size > maxAdapterBytes)
 	}
 }

@@ -269,6 +269,8 @@ func TestSettingsFailuresKeepLastGoodAndBackOff(t *testing.T) {
 	faults := map[string]func(*http.Request) (*http.Response, error){
 		"500":        func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil },
 		"404":        func(*http.Request) (*http.Response, error) { return jsonResponse(404, simpleSettings(9)), nil },
+		"300":        func(*http.Request) (*http.Response, error) { return jsonResponse(300, simpleSettings(9)), nil },
+		"199":        func(*http.Request) (*http.Response, error) { return jsonResponse(199, simpleSettings(9)), nil },
 		"garbage":    func(*http.Request) (*http.Response, error) { return jsonResponse(200, `<html>`), nil },
 		"truncated":  func(*http.Request) (*http.Response, error) { return jsonResponse(200, simpleSettings(9)[:40]), nil },
 		"wrong type": func(*http.Request) (*http.Response, error) { return jsonResponse(200, `{"queues":"none"}`), nil },
