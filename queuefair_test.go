@@ -1278,3 +1278,27 @@ func TestAdapterAnswerCap(t *testing.T) {
 		mustEqual(t, "page runs for an answer of "+strconv.Itoa(len(answer))+" bytes", ok, size > maxAdapterBytes)
 	}
 }
+
+// TestQueueWithoutSecretFailsOpen: a queue whose settings have no secret cannot check a
+// Passed Cookie; Python's queue['secret'] raises there, so the page runs, the cookie is kept
+// and no later queue is checked. A secret that is not text is a failed check instead (the
+// hash raises inside validateCookie's try): the cookie is deleted and the visitor queued.
+func TestQueueWithoutSecretFailsOpen(t *testing.T) {
+	for _, tt := range []struct {
+		name, secret string
+		want         bool
+		calls        int
+	}{
+		{"no secret key", "", true, 0},
+		{"secret a number", `"secret":5,`, false, 3}, // Cache-Control, the deletion, the redirect
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			q := strings.Replace(queueJSON("q", "", ""), `"secret":"sec-q",`, tt.secret, 1)
+			r.stub.json(testSettings, settingsJSON(q, queueJSON("later", "", "")))
+			ok, calls := r.run(checkoutURL, map[string]string{"QueueFair-Pass-q": passToken("sec-q", testUA, "q", testNow)})
+			mustEqual(t, "page runs", ok, tt.want)
+			mustEqual(t, "calls", len(calls), tt.calls)
+		})
+	}
+}
