@@ -220,3 +220,23 @@ func TestStripRedirectOnlyToHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestHostClean: the eight-at-a-time check agrees with one byte at a time, for every byte at
+// every position of hosts from 0 to 17 bytes.
+func TestHostClean(t *testing.T) {
+	for n := 0; n <= 17; n++ {
+		for pos := 0; pos < n; pos++ {
+			for c := 0; c < 256; c++ {
+				b := []byte(strings.Repeat("a", n))
+				b[pos] = byte(c)
+				want := true
+				for _, x := range b {
+					want = want && byteClass[x]&hostByte != 0
+				}
+				if got := hostClean(string(b)); got != want {
+					t.Fatalf("hostClean(%q) = %v, want %v", b, got, want)
+				}
+			}
+		}
+	}
+}

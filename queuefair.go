@@ -439,13 +439,13 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	ret := false
 	switch r.match {
 	case matchEqual:
-		ret = equalRule(comp, r.value, r.caseSensitive, a.lower)
+		ret = equalRule(comp, r.value, r.caseSensitive, a)
 	case matchContain:
-		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive, a.urlASCII && r.component != compCookie, a.lower)
+		ret = comp != "" && containsRule(comp, r.value, r.caseSensitive, a.urlASCII && r.component != compCookie, a)
 	case matchExist:
 		ret = comp != ""
 	case matchEndsWith:
-		ret = strings.HasSuffix(r.caseFolded(comp, a.lower), r.value)
+		ret = strings.HasSuffix(r.caseFolded(comp, a), r.value)
 	case matchRegExp:
 		ret = r.re.MatchString(comp)
 	}
@@ -1133,12 +1133,29 @@ func absoluteURL(scheme, host, path, rawQuery string) string {
 // escapeHost is host with every byte outside hostByte written as %XX, without allocating
 // when there is none.
 func escapeHost(host string) string {
-	for i := 0; i < len(host); i++ {
-		if byteClass[host[i]]&hostByte == 0 {
-			return string(appendEscaped(make([]byte, 0, 3*len(host)), host, hostByte))
+	if hostClean(host) {
+		return host
+	}
+	return string(appendEscaped(make([]byte, 0, 3*len(host)), host, hostByte))
+}
+
+// hostClean reports whether every byte of host is a hostByte: eight classes and-ed together
+// per test, as a Host header is checked on every request.
+func hostClean(host string) bool {
+	i := 0
+	for ; i+8 <= len(host); i += 8 {
+		h := host[i : i+8]
+		if byteClass[h[0]]&byteClass[h[1]]&byteClass[h[2]]&byteClass[h[3]]&
+			byteClass[h[4]]&byteClass[h[5]]&byteClass[h[6]]&byteClass[h[7]]&hostByte == 0 {
+			return false
 		}
 	}
-	return host
+	for ; i < len(host); i++ {
+		if byteClass[host[i]]&hostByte == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // appendEscaped appends s to b with every byte outside class written as %XX.
@@ -1359,20 +1376,24 @@ func (a *Adapter) component(r *rule) string {
 	return a.requestedURL
 }
 
-// caseFolded is comp lower-cased by lower (Python's str.lower), unless the rule is case
-// sensitive.
-func (r *rule) caseFolded(comp string, lower func(string) string) string {
+// caseFolded is comp lower-cased as Python's str.lower does (through a.lower), unless the rule
+// is case sensitive.
+func (r *rule) caseFolded(comp string, a *Adapter) string {
 	if r.caseSensitive {
 		return comp
 	}
-	return lower(comp)
+	return a.lower(comp)
 }
 
 // lower is pythonLower for the rules of this request: the last texts it lowered are kept, so
 // that a part of the URL with non-ASCII text is lowered once, however many case-insensitive
 // rules test it (a visitor's 1 MB query of "é" against 20 rules was lowered 20 times, half a
-// second of CPU). The keep is allocated on first use: ASCII requests never lower.
+// second of CPU). The keep is allocated on first use: ASCII requests never lower. A nil a
+// keeps nothing (the tests of equalRule and containsRule).
 func (a *Adapter) lower(s string) string {
+	if a == nil {
+		return pythonLower(s)
+	}
 	k := a.lowered
 	if k == nil {
 		k = new(loweredTexts)
@@ -1567,8 +1588,8 @@ func queryComponent(u string) string {
 
 // equalRule is Python's `comp == test` after lower-casing both when the rule is not case
 // sensitive (value is already lower-cased). ASCII text is compared in place; text with other
-// bytes is lower-cased by lower (pythonLower), which can change its length.
-func equalRule(comp, value string, caseSensitive bool, lower func(string) string) bool {
+// bytes is lower-cased as Python does (a.lower), which can change its length.
+func equalRule(comp, value string, caseSensitive bool, a *Adapter) bool {
 	if caseSensitive {
 		return comp == value
 	}
@@ -1576,12 +1597,12 @@ func equalRule(comp, value string, caseSensitive bool, lower func(string) string
 		return true // value is lower case, so comp is too: the loop below would agree
 	}
 	if len(comp) != len(value) {
-		return !isASCII(comp) && lower(comp) == value
+		return !isASCII(comp) && a.lower(comp) == value
 	}
 	for i := 0; i < len(comp); i++ {
 		c := comp[i]
 		if c >= 0x80 {
-			return lower(comp) == value
+			return a.lower(comp) == value
 		}
 		if lowerASCII(c) != value[i] {
 			return false // the text before i is ASCII, so lower-casing keeps this byte here
@@ -1595,8 +1616,8 @@ func equalRule(comp, value string, caseSensitive bool, lower func(string) string
 // compares with ASCII letters folded: such a match is a match in the lower-cased comp, since
 // it starts on a character and lower-casing leaves lower-case text as it is. Only when there
 // is none and comp has non-ASCII bytes, whose lower case could match, is a lower-cased copy
-// searched, lower-cased by lower (pythonLower); compASCII says that comp is known to have none.
-func containsRule(comp, value string, caseSensitive, compASCII bool, lower func(string) string) bool {
+// searched, lower-cased as Python does (a.lower); compASCII says that comp is known to have none.
+func containsRule(comp, value string, caseSensitive, compASCII bool, a *Adapter) bool {
 	if caseSensitive {
 		return strings.Contains(comp, value)
 	}
@@ -1617,7 +1638,7 @@ func containsRule(comp, value string, caseSensitive, compASCII bool, lower func(
 			return true
 		}
 	}
-	return !compASCII && !isASCII(comp) && strings.Contains(lower(comp), value)
+	return !compASCII && !isASCII(comp) && strings.Contains(a.lower(comp), value)
 }
 
 // plainWords is a fast path for the byte loops of cutParts: from i, it steps over each run of
