@@ -350,8 +350,10 @@ func TestSettingsOneDownloadForManyRequests(t *testing.T) {
 	mustEqual(t, "downloads", downloads.Load(), int32(1))
 }
 
+// TestSettingsWaitEndsWithRequestContext: a request at start-up whose context has ended stops
+// waiting for the download at once, not after ReadTimeout.
 func TestSettingsWaitEndsWithRequestContext(t *testing.T) {
-	r := newRig(t, nil)
+	r := newRig(t, func(c *Config) { c.ReadTimeout = 2 * time.Second })
 	release := make(chan struct{})
 	r.stub.handle(testSettings, func(req *http.Request) (*http.Response, error) {
 		select {
@@ -363,7 +365,11 @@ func TestSettingsWaitEndsWithRequestContext(t *testing.T) {
 	defer close(release)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
+	start := time.Now()
 	mustEqual(t, "page runs", r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "").IsContinue(ctx), true)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the request waited %v, past its context", took)
+	}
 }
 
 func TestSettingsLockHeldByAnotherProcess(t *testing.T) {
