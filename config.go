@@ -92,10 +92,10 @@ type Config struct {
 	// rehearsing rules on live traffic before switching them on.
 	DryRun bool
 	// QueueWhenAdapterDown has no Python counterpart. After a call to the adapter server fails
-	// (a network error, a timeout or a 5xx status: not a 4xx, which a visitor's own request
-	// can bring about, and which lets only that request's page run), the Gate skips that server for
-	// AdapterBackoff, one request then probes it, and the rest keep skipping it until the
-	// probe answers. While it is skipped, safe-mode visitors who need the adapter server run
+	// (a network error, a timeout or a 5xx status; not a 4xx, which a visitor's own request
+	// can bring about, and which lets only that request's page run), the Gate skips that
+	// server for AdapterBackoff, one request then probes it, and the rest keep skipping it
+	// until the probe answers. While it is skipped, safe-mode visitors who need the adapter server run
 	// the page at once, as the reference does after its timeout; with QueueWhenAdapterDown
 	// they are sent to the queue server instead, as in simple mode. Default false.
 	QueueWhenAdapterDown bool
