@@ -455,3 +455,25 @@ func BenchmarkCompileSettings(b *testing.B) {
 		})
 	}
 }
+
+// TestFreshnessCountsTheFilesAge: under the default clock the expiry timer alone judges
+// freshness, so settings adopted from a file already old by most of the lifetime must go stale
+// when the rest of it has passed, not a whole lifetime later. Real time, small scale: a
+// one-second lifetime, a file 900 ms old.
+func TestFreshnessCountsTheFilesAge(t *testing.T) {
+	r := newRig(t, func(c *Config) { c.Now = nil })
+	st := r.gate.store
+	st.ttl = time.Second
+	start := time.Now()
+	l := st.newLoaded(&settings{}, start.Add(-900*time.Millisecond), 900*time.Millisecond, SourceFile)
+	defer l.timer.Stop()
+	for !l.expired.Load() && time.Since(start) < 2*time.Second {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if took := time.Since(start); took > 700*time.Millisecond {
+		t.Errorf("stale after %v, want about 100ms (the lifetime left)", took)
+	}
+	if st.fresh(l, time.Now) {
+		t.Error("still fresh")
+	}
+}
