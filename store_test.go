@@ -477,3 +477,28 @@ func TestFreshnessCountsTheFilesAge(t *testing.T) {
 		t.Error("still fresh")
 	}
 }
+
+// TestFailedDownloadAdoptsStaleFile: at start-up, when the download fails, a cache file older
+// than the lifetime is used rather than none (stale, but better than every page running
+// unqueued); with settings already in memory, those stay.
+func TestFailedDownloadAdoptsStaleFile(t *testing.T) {
+	r := newRig(t, nil)
+	now := time.Unix(testNow, 0)
+	plantCache(t, r.gate.store.file, 9, now.Add(-time.Hour), 0o600)
+	r.stub.handle(testSettings, func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil })
+	mustEqual(t, "served from the stale file", r.servedVersion(t), 9)
+	mustEqual(t, "downloads", len(r.stub.urls()), 1)
+	if strings.Contains(r.logs.String(), "pages run unqueued") {
+		t.Errorf("warned that pages run unqueued:\n%s", r.logs.String())
+	}
+
+	r2 := newRig(t, func(c *Config) { c.SettingsFileCacheLocation = r.dir })
+	r2.stub.json(testSettings, simpleSettings(3))
+	mustEqual(t, "downloaded", r2.servedVersion(t), 3)
+	plantCache(t, r2.gate.store.file, 9, now.Add(-time.Hour), 0o600)
+	r2.stub.handle(testSettings, func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil })
+	r2.clock.Advance(6 * time.Minute)
+	r2.servedVersion(t)
+	r2.gate.store.inFlight.Wait()
+	mustEqual(t, "the settings in memory stay", r2.servedVersion(t), 3)
+}
