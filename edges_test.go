@@ -189,3 +189,13 @@ func TestStoreBoundaries(t *testing.T) {
 		}
 	})
 }
+
+// TestTimestampFieldNames: in a signed text read name by name (one with a '%'), a field named
+// qft is not a qfts, nor is qftsx.
+func TestTimestampFieldNames(t *testing.T) {
+	for _, signed := range []string{"qfqid=a%20b&qft=5&qfts=100&", "qfqid=a%20b&qftsx=5&qfts=100&", "qfqid=a%20b&qf%74s=100&qft=1&"} {
+		ts, why := signedTimestamp(signed, false, parseInt)
+		mustEqual(t, "timestamp of "+signed, ts, int64(100))
+		mustEqual(t, "why", why, "")
+	}
+}

@@ -486,7 +486,7 @@ func TestUsualPassesTakeTheFastPath(t *testing.T) {
 // byte at a time through the table (cookieSafe has a fast path that steps over whole words).
 func FuzzServiceValues(f *testing.F) {
 	pass := passToken("sec-q", testUA, "q", testNow)
-	for _, s := range []string{pass, pass + "\x7f", "a;b", "\"quoted\"", "tab\there", "ü" + pass, "\r\n", ""} {
+	for _, s := range []string{pass, pass + "\x7f", "a;b", "\"quoted\"", "tab\there", "ü" + pass, "\r\n", "", "abcdefg;hijklmnopq", "abcdefgh\x00ijklmnop"} {
 		f.Add(s)
 	}
 	keep := func(v string, ok func(byte) bool) string {
@@ -515,7 +515,7 @@ func FuzzServiceValues(f *testing.F) {
 // plainly: `comp.lower() == test.lower()` and `comp.lower().find(test.lower()) != -1`. The
 // fast paths compare ASCII without lower-casing a copy; they may only skip work.
 func FuzzRuleComparison(f *testing.F) {
-	for _, s := range [][2]string{{"/Checkout/Cart", "/checkout"}, {"İstanbul", "i̇stanbul"}, {"ΟΔΟΣ", "οδος"}, {"K", "k"}, {"", ""}, {"abc", ""}} {
+	for _, s := range [][2]string{{"/Checkout/Cart", "/checkout"}, {"İstanbul", "i̇stanbul"}, {"ΟΔΟΣ", "οδος"}, {"K", "k"}, {"", ""}, {"abc", ""}, {"/PIZZA@[", "/pizza@["}} {
 		f.Add(s[0], s[1])
 	}
 	f.Fuzz(func(t *testing.T, comp, value string) {
