@@ -565,8 +565,11 @@ func longDigits(s string) (int64, bool) {
 			return 0, false
 		}
 	}
-	if t := strings.TrimLeft(s, "0"); len(t) <= 18 {
-		return parseDigits("0" + t)
+	switch t := strings.TrimLeft(s, "0"); {
+	case t == "":
+		return 0, true
+	case len(t) <= 18:
+		return parseDigits(t)
 	}
 	return math.MaxInt64, true
 }
@@ -626,7 +629,7 @@ func pythonInt(v any) (int, bool) {
 		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
 			return 0, false // 1e400 is inf to Python's json, and int(inf) raises
 		}
-		return clampInt(int64(max(min(f, math.MaxInt32+1), math.MinInt32-1))), true
+		return int(max(min(f, math.MaxInt32), math.MinInt32)), true // int() truncates, as Python's
 	case string:
 		n, ok := parseInt(x)
 		if !ok {
@@ -645,8 +648,8 @@ func pythonInt(v any) (int, bool) {
 // clampInt is n within the range of an int32. Port: Python's int has no bound, but a Service
 // gets an int (32 bits on some platforms) and adds it to a time as a Duration of seconds,
 // which a lifetime beyond 292 years overflows: a cookie lifetime of 2^31 seconds or minutes
-// is set as 2^31-1 seconds, 68 years, where Python sets the number it read. The visitor is
-// treated as Python treats them.
+// is set as 2^31-1 seconds, 68 years, where Python sets the number it read; everything else
+// about the visitor is as in Python.
 func clampInt(n int64) int {
 	return int(max(min(n, math.MaxInt32), math.MinInt32))
 }

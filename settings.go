@@ -353,11 +353,14 @@ type patternBudget struct{ insts, runes int }
 // refused or not, so that a document's patterns cost at most the bounds in all, and once they
 // are spent no further pattern is even parsed.
 func (b *patternBudget) compile(pattern string) (*regexp.Regexp, error) {
+	spent := func() error {
+		return fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
+	}
 	if len(pattern) > maxPatternBytes {
 		return nil, fmt.Errorf("longer than %d bytes", maxPatternBytes)
 	}
 	if b.insts >= maxRegexpInsts || b.runes >= maxRegexpRunes {
-		return nil, fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
+		return nil, spent()
 	}
 	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
@@ -377,7 +380,7 @@ func (b *patternBudget) compile(pattern string) (*regexp.Regexp, error) {
 		return nil, fmt.Errorf("%d instructions and %d class ranges compiled, over %d or %d", len(prog.Inst), runes, maxPatternInsts, maxPatternRunes)
 	}
 	if b.insts > maxRegexpInsts || b.runes > maxRegexpRunes {
-		return nil, fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
+		return nil, spent()
 	}
 	return regexp.Compile(pattern)
 }
