@@ -151,18 +151,24 @@ func TestRequestAdapterHostsCannotMoveThePath(t *testing.T) {
 	}
 }
 
-// FuzzRequestAdapter: whatever the Host and the decoded path, NewRequestAdapter queues a path
-// that holds /checkout (any ASCII case), and redirects only to http and https URLs.
+// FuzzRequestAdapter: whatever the Host, the decoded path and the raw query, NewRequestAdapter
+// queues a path that holds /checkout (any ASCII case), hands the rules the query as given, and
+// redirects only to http and https URLs.
 func FuzzRequestAdapter(f *testing.F) {
-	for _, s := range [][2]string{{"shop.example.com", "/checkout"}, {"x?", "/checkout"}, {"h", "/CHECKOUT"}, {"", "/a/checkout"}, {"a/b#c", "/x"}} {
-		f.Add(s[0], s[1])
+	for _, s := range [][3]string{{"shop.example.com", "/checkout", ""}, {"x?", "/checkout", "a=1"}, {"h", "/CHECKOUT", "?#"},
+		{"", "/a/checkout", "qfqid=1&qfh=2"}, {"a/b#c", "/x", "/checkout"}} {
+		f.Add(s[0], s[1], s[2])
 	}
 	r := newRig(f, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
 	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
-	f.Fuzz(func(t *testing.T, host, path string) {
+	f.Fuzz(func(t *testing.T, host, path, query string) {
 		rec := newRecorder(nil)
-		req := Request{Scheme: "https", Host: host, Path: path, UserAgent: testUA, RemoteIP: testIP}
-		cont := r.gate.NewRequestAdapter(rec, req).IsContinue(context.Background())
+		req := Request{Scheme: "https", Host: host, Path: path, RawQuery: query, UserAgent: testUA, RemoteIP: testIP}
+		a := r.gate.NewRequestAdapter(rec, req)
+		if q := a.parts().query; q != query {
+			t.Fatalf("Host %q, path %q: the rules see the query %q, not %q", host, path, q, query)
+		}
+		cont := a.IsContinue(context.Background())
 		lower := strings.Map(func(c rune) rune {
 			if 'A' <= c && c <= 'Z' {
 				return c + 'a' - 'A'

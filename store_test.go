@@ -413,9 +413,9 @@ func TestSettingsMemoryBounded(t *testing.T) {
 		{"numbers in a queue", pad(`{"queues":[{"name":"q","pad":[`, `0`, `]}]}`), 128 * mb},
 		// RegExp patterns that compile large: bounded by patternBudget (without it, the first
 		// took 1.2 GB of live heap and 7 s to compile).
-		{`RegExp \pL{1000}`, pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", `\pL{1000}`, true, false), `]}}]}`), 128 * mb},
-		{`RegExp [\pL] 200 times`, pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", strings.Repeat(`[\pL]`, 200), false, false), `]}}]}`), 128 * mb},
-		{"RegExp a{500}", pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", `a{500}`, true, false), `]}}]}`), 128 * mb},
+		{`RegExp \pL{1000}`, pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", `\pL{1000}`, true, false), `]}}]}`), 32 * mb},
+		{`RegExp [\pL] 200 times`, pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", strings.Repeat(`[\pL]`, 200), false, false), `]}}]}`), 32 * mb},
+		{"RegExp a{500}", pad(`{"queues":[{"name":"q","activation":{"rules":[`, ruleJSON("Path", "RegExp", `a{500}`, true, false), `]}}]}`), 32 * mb},
 	} {
 		n, err := allocated(tt.doc)
 		t.Logf("%s (%d bytes): %.1f MB allocated, error %v", tt.name, len(tt.doc), float64(n)/mb, err)
