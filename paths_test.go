@@ -151,6 +151,36 @@ func TestRequestAdapterHostsCannotMoveThePath(t *testing.T) {
 	}
 }
 
+// TestDomainRulesIgnoreTheRootDot: "shop.example.com." is the same site as "shop.example.com",
+// and a browser sends it as typed; through Check and NewRequestAdapter a Domain rule sees the
+// name without the dot, so the dot cannot take a visitor past an Equal or EndsWith rule.
+func TestDomainRulesIgnoreTheRootDot(t *testing.T) {
+	for _, match := range []string{"Equal", "EndsWith"} {
+		t.Run(match, func(t *testing.T) {
+			rules := "[" + ruleJSON("Domain", match, "shop.example.com", false, false) + "]"
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+			for _, host := range []string{"shop.example.com", "shop.example.com.", "shop.example.com.:443", "shop.example.com..", "SHOP.example.com."} {
+				req := httptest.NewRequest("GET", "https://"+host+"/checkout", nil)
+				req.Header.Set("User-Agent", testUA)
+				if r.gate.Check(httptest.NewRecorder(), req) {
+					t.Errorf("Check with Host %q: the page runs without a pass", host)
+				}
+				a := r.gate.NewRequestAdapter(newRecorder(nil), Request{Scheme: "https", Host: host, Path: "/checkout", UserAgent: testUA, RemoteIP: testIP})
+				if a.IsContinue(context.Background()) {
+					t.Errorf("NewRequestAdapter with Host %q: the page runs without a pass", host)
+				}
+			}
+			for _, host := range []string{"shop.example.co", ".", "example.com."} {
+				a := r.gate.NewRequestAdapter(newRecorder(nil), Request{Scheme: "https", Host: host, Path: "/checkout", UserAgent: testUA, RemoteIP: testIP})
+				if !a.IsContinue(context.Background()) {
+					t.Errorf("Host %q is not the site's, but was queued", host)
+				}
+			}
+		})
+	}
+}
+
 // FuzzRequestAdapter: whatever the Host, the decoded path and the raw query, NewRequestAdapter
 // queues a path that holds /checkout (any ASCII case), hands the rules the query as given, and
 // redirects only to http and https URLs.
