@@ -563,19 +563,35 @@ type adapterOutage struct {
 
 // adapterSkip has no Python counterpart: it reports whether a request should skip the adapter
 // server host because a call to it failed less than the back-off ago. Once the back-off is
-// over, the first request to ask probes the server (false); the others keep skipping it until
-// the probe answers, or for ReadTimeout and a second if it never does.
-func (g *Gate) adapterSkip(host string) bool {
+// over, the first request to ask probes the server (false, with its probe record); the others
+// keep skipping it until the probe answers, or for ReadTimeout and a second if it never does.
+// A prober must hand its record to probeEnded when it is done.
+func (g *Gate) adapterSkip(host string) (skip bool, probe *adapterOutage) {
 	o := g.outage.Load()
 	if o == nil || o.host != host {
-		return false
+		return false, nil
 	}
 	now := g.mono()
 	if now < o.until {
-		return true
+		return true, nil
 	}
-	probe := &adapterOutage{host: host, until: now + g.cfg.ReadTimeout + time.Second}
-	return !g.outage.CompareAndSwap(o, probe)
+	probe = &adapterOutage{host: host, until: now + g.cfg.ReadTimeout + time.Second}
+	if !g.outage.CompareAndSwap(o, probe) {
+		return true, nil
+	}
+	return false, probe
+}
+
+// probeEnded has no Python counterpart: a request that took the probe (adapterSkip) is done.
+// If the server's answer or failure has not replaced the probe (adapterAnswered), the request
+// never learnt whether the server is up: it made no call (a dry run, a request too long to
+// send) or its visitor left. Then the back-off is over again, and the next request probes:
+// otherwise a visitor could hold the probe, and keep a recovered server skipped for everyone.
+func (g *Gate) probeEnded(probe *adapterOutage) {
+	if probe == nil {
+		return
+	}
+	g.outage.CompareAndSwap(probe, &adapterOutage{host: probe.host})
 }
 
 // adapterAnswered has no Python counterpart: it records how a call to the adapter server host

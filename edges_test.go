@@ -3,6 +3,7 @@ package queuefair
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -140,11 +141,31 @@ func TestVariantAndClearEdges(t *testing.T) {
 func TestAdapterSkipPerHost(t *testing.T) {
 	g := newRig(t, nil).gate
 	g.outage.Store(&adapterOutage{host: "a", until: g.mono() + time.Hour})
-	mustEqual(t, "b skipped for a's outage", g.adapterSkip("b"), false)
-	mustEqual(t, "a skipped", g.adapterSkip("a"), true)
+	mustEqual(t, "b skipped for a's outage", skips(g, "b"), false)
+	mustEqual(t, "a skipped", skips(g, "a"), true)
 	g.outage.Store(&adapterOutage{host: "a", until: g.mono() - 1})
-	mustEqual(t, "the first after the back-off probes", g.adapterSkip("a"), false)
-	mustEqual(t, "the next keeps skipping", g.adapterSkip("a"), true)
+	mustEqual(t, "the first after the back-off probes", skips(g, "a"), false)
+	mustEqual(t, "the next keeps skipping", skips(g, "a"), true)
+
+	// A probe given back without an answer: the next request probes.
+	g.outage.Store(&adapterOutage{host: "a", until: g.mono() - 1})
+	skip, probe := g.adapterSkip("a")
+	mustEqual(t, "probes", skip, false)
+	g.probeEnded(probe)
+	mustEqual(t, "the next probes again", skips(g, "a"), false)
+	// A probe whose answer came (adapterAnswered replaced it) is not given back.
+	g.outage.Store(&adapterOutage{host: "a", until: g.mono() - 1})
+	skip, probe = g.adapterSkip("a")
+	g.adapterAnswered(context.Background(), "a", errors.New("down"))
+	g.probeEnded(probe)
+	mustEqual(t, "probed", skip, false)
+	mustEqual(t, "a new back-off", skips(g, "a"), true)
+}
+
+// skips is whether g skips the adapter server host (adapterSkip); a probe taken is kept.
+func skips(g *Gate, host string) bool {
+	skip, _ := g.adapterSkip(host)
+	return skip
 }
 
 // TestStoreBoundaries: the edges of the store's limits.

@@ -273,6 +273,53 @@ func TestAdapterServerBackoff(t *testing.T) {
 	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 3)
 }
 
+// TestProbeWithoutACallIsGivenBack: once the back-off is over, the request that takes the probe
+// must learn whether the adapter server is up. One that never asks it (a dry run, a User-Agent
+// too long to send) or whose visitor leaves gives the probe back, so the next request probes.
+// Before, a visitor could hold the probe and keep a recovered server skipped, every page
+// running, for ReadTimeout and a second more.
+func TestProbeWithoutACallIsGivenBack(t *testing.T) {
+	left, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, tt := range []struct {
+		name  string
+		dry   bool
+		ua    string
+		ctx   context.Context
+		calls int // the prober's calls to the adapter server
+	}{
+		{"too long to send", false, strings.Repeat("A", 9000), context.Background(), 0},
+		{"a dry run", true, testUA, context.Background(), 0},
+		{"the visitor left", false, testUA, left, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, nil)
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+			r.stub.json(adapterURL("q"), `{"action":"SendToQueue","location":"https://shopco.queue-fair.net/q"}`)
+			if err := r.gate.Load(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			r.gate.outage.Store(&adapterOutage{host: "adapter.queue-fair.net", until: r.gate.mono() - 1}) // just over
+			r.gate.cfg.DryRun = tt.dry
+			r.gate.NewAdapter(newRecorder(nil), checkoutURL, tt.ua, testIP, "").IsContinue(tt.ctx)
+			r.gate.cfg.DryRun = false
+			calls := func() (n int) {
+				for _, u := range r.stub.urls() {
+					if u == adapterURL("q") {
+						n++
+					}
+				}
+				return n
+			}
+			mustEqual(t, "the prober's calls", calls(), tt.calls)
+			ok, _ := r.run(checkoutURL, nil)
+			mustEqual(t, "the next visitor is queued by the adapter server's answer", ok, false)
+			mustEqual(t, "calls", calls(), tt.calls+1)
+			mustEqual(t, "status", r.gate.Status().AdapterServerDown, false)
+		})
+	}
+}
+
 // TestAdapterServerBackoffNotForRefusals: a 4xx answer lets that one request's page run and
 // switches the adapter server off for no one else, since a visitor can bring one about; a
 // 5xx starts the back-off, and a 4xx to the probe after it ends it (the server is up).

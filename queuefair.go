@@ -654,11 +654,17 @@ func (a *Adapter) consultAdapter(q *queue) error {
 	if a.d {
 		a.log("consulting", "queue", q.name, "mode", mode, "url", a.requestedURL)
 	}
-	if mode == ModeSafe && a.g.adapterSkip(q.adapterServer) {
-		if !a.g.cfg.QueueWhenAdapterDown {
+	if mode == ModeSafe {
+		skip, probe := a.g.adapterSkip(q.adapterServer)
+		if probe != nil {
+			defer a.g.probeEnded(probe)
+		}
+		if skip && !a.g.cfg.QueueWhenAdapterDown {
 			return &abortError{ReasonAdapterDown, "adapter server " + q.adapterServer + " is skipped after a failure"}
 		}
-		mode = ModeSimple
+		if skip {
+			mode = ModeSimple
+		}
 	}
 	if mode != ModeSafe {
 		return a.sendToQueueServer(q)
