@@ -1623,6 +1623,8 @@ func equalRule(comp, value string, caseSensitive bool, a *Adapter) bool {
 // it starts on a character and lower-casing leaves lower-case text as it is. Only when there
 // is none and comp has non-ASCII bytes, whose lower case could match, is a lower-cased copy
 // searched, lower-cased as Python does (a.lower); compASCII says that comp is known to have none.
+// That pass costs up to len(value) steps a byte of comp: a long value against a long comp
+// (a visitor's query) searches the lower-cased copy instead, which costs a few.
 func containsRule(comp, value string, caseSensitive, compASCII bool, a *Adapter) bool {
 	if caseSensitive {
 		return strings.Contains(comp, value)
@@ -1630,6 +1632,9 @@ func containsRule(comp, value string, caseSensitive, compASCII bool, a *Adapter)
 	n := len(value)
 	if n == 0 {
 		return true
+	}
+	if n > foldedValueMax && len(comp) > foldedTextMax {
+		return strings.Contains(a.lower(comp), value)
 	}
 	first := value[0]
 	for i := 0; i+n <= len(comp); i++ {
@@ -1646,6 +1651,13 @@ func containsRule(comp, value string, caseSensitive, compASCII bool, a *Adapter)
 	}
 	return !compASCII && !isASCII(comp) && strings.Contains(a.lower(comp), value)
 }
+
+// containsRule compares in place when the value is at most foldedValueMax bytes, or the
+// component at most foldedTextMax: at most 32 steps a byte, or a million in all.
+const (
+	foldedValueMax = 32
+	foldedTextMax  = 2048
+)
 
 // plainWords is a fast path for the byte loops of cutParts: from i, it steps over each run of
 // eight ASCII bytes of s that holds none of the bytes a, b, c and d (each given repeated across
