@@ -1391,11 +1391,14 @@ func (r *rule) caseFolded(comp string, a *Adapter) string {
 	return a.lower(comp)
 }
 
-// lower is pythonLower for the rules of this request: the last texts it lowered are kept, so
-// that a part of the URL with non-ASCII text is lowered once, however many case-insensitive
-// rules test it (a visitor's 1 MB query of "é" against 20 rules was lowered 20 times, half a
-// second of CPU). The keep is allocated on first use: ASCII requests never lower. A nil a
-// keeps nothing (the tests of equalRule and containsRule).
+// lower is pythonLower for the rules of this request: every text it lowers is kept, so that a
+// part of the request with non-ASCII text is lowered once, however many case-insensitive rules
+// test it (a visitor's 1 MB query of "é" against 20 rules was lowered 20 times, half a second
+// of CPU). The texts are the parts rules test: the domain, path, query and URL, and the
+// cookies the rules name, so nothing needs to be let go; past maxLoweredTexts of them (a
+// settings file that names that many cookies) the rest are lowered each time. The keep is
+// allocated on first use: ASCII requests seldom lower. A nil a keeps nothing (the tests of
+// equalRule and containsRule).
 func (a *Adapter) lower(s string) string {
 	if a == nil {
 		return pythonLower(s)
@@ -1406,22 +1409,24 @@ func (a *Adapter) lower(s string) string {
 		a.lowered = k
 	}
 	for i := range k.in {
-		if i < k.n && k.in[i] == s { // the same text: its bytes are not compared again
+		if k.in[i] == s { // the same text: its bytes are not compared again
 			return k.out[i]
 		}
 	}
 	out := pythonLower(s)
-	i := k.n % len(k.in)
-	k.in[i], k.out[i] = s, out
-	k.n++
+	if len(k.in) < maxLoweredTexts {
+		k.in, k.out = append(k.in, s), append(k.out, out)
+	}
 	return out
 }
 
-// loweredTexts is what Adapter.lower keeps: the last four texts and their lower case.
+// loweredTexts is what Adapter.lower keeps: the texts it lowered, and their lower case.
 type loweredTexts struct {
-	in, out [4]string
-	n       int
+	in, out []string
 }
+
+// maxLoweredTexts bounds what Adapter.lower keeps, and the time it takes to look there.
+const maxLoweredTexts = 64
 
 // isOddRuleMatch is isRuleMatch for a rule that Python cannot evaluate in full (rule.odd): it
 // fails where Python raises: at once for a broken rule, and for a Contain whose value is not

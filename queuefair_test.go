@@ -1293,9 +1293,33 @@ func TestNonASCIIPartLoweredOnce(t *testing.T) {
 	} {
 		a := r.gate.NewAdapter(newRecorder(nil), "https://shop.example.com/p?"+tt.query, testUA, testIP, "")
 		mustEqual(t, "queued "+tt.query[:min(len(tt.query), 12)], !a.IsContinue(context.Background()), tt.queued)
-		if a.lowered == nil || a.lowered.n != 1 {
+		if a.lowered == nil || len(a.lowered.in) != 1 {
 			t.Errorf("query %.12q lowered %+v times, want once", tt.query, a.lowered)
 		}
+	}
+
+	// Rules that take turns on more texts than the old keep of four: the query, the URL and
+	// three cookies, all non-ASCII, ten times over. Each is lowered once.
+	rules = rules[:0]
+	for i := 0; i < 10; i++ {
+		op := `"Or"`
+		if i == 0 {
+			op = "null"
+		}
+		rules = append(rules, fmt.Sprintf(`{"operator":%s,"component":"Query","match":"Contain","value":"zzz","caseSensitive":false,"negate":false}`, op),
+			`{"operator":"Or","component":"URL","match":"Contain","value":"zzz","caseSensitive":false,"negate":false}`)
+		for _, c := range []string{"c1", "c2", "c3"} {
+			rules = append(rules, `{"operator":"Or","component":"Cookie","name":"`+c+`","match":"Contain","value":"zzz","caseSensitive":false,"negate":false}`)
+		}
+	}
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+strings.Join(rules, ",")+"]", "")))
+	r.clock.Advance(time.Hour)
+	r.run(checkoutURL, nil) // the new settings
+	r.gate.store.inFlight.Wait()
+	a := r.gate.NewAdapter(newRecorder(map[string]string{"c1": "É", "c2": "Éé", "c3": "Ééé"}), "https://shop.example.com/p?q=é", testUA, testIP, "")
+	mustEqual(t, "no rule matches", a.IsContinue(context.Background()), true)
+	if a.lowered == nil || len(a.lowered.in) != 5 {
+		t.Errorf("five texts lowered %+v times, want once each", a.lowered)
 	}
 }
 
