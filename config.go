@@ -215,6 +215,7 @@ type Gate struct {
 	closed         atomic.Bool
 	outage         atomic.Pointer[adapterOutage]
 	adapterBackoff time.Duration // AdapterBackoff; tests shorten it
+	regexpBudget   int64         // maxRegexpSteps; tests shorten it
 }
 
 // AdapterBackoff has no Python counterpart: how long a Gate skips an adapter server after a
@@ -251,6 +252,7 @@ func New(cfg Config) (*Gate, error) {
 	g.epoch = time.Now()
 	g.warnGap = time.Second
 	g.adapterBackoff = AdapterBackoff
+	g.regexpBudget = maxRegexpSteps
 	g.uidCookie = "QueueFair-Store-" + cfg.Account
 	g.settingsURL = "https://" + cfg.FilesServer + "/" + cfg.Account + "/" + cfg.AccountSecret + "/queue-fair-settings.json"
 	g.store = newSettingsStore(g)

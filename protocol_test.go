@@ -311,3 +311,50 @@ func TestRegExpPatternBounds(t *testing.T) {
 		mustEqual(t, "page runs", ok, true)
 	})
 }
+
+// TestRegExpStepBudget: a request's RegExp rules run for at most maxRegexpSteps in all (each
+// costs its instructions times the bytes it tests, plus one). A visitor who pads a URL part
+// cannot make a rule within the pattern bounds cost seconds (a{990}b took 8 s on a 256 KiB
+// query), nor skip the queue that way: a rule that would go past the budget is not run, and
+// its queue counts as matched, so the visitor is queued unless they hold a pass.
+func TestRegExpStepBudget(t *testing.T) {
+	var b patternBudget
+	_, insts, err := b.compile(`(?i)a{990}b`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const budget = 1 << 16      // the tests' budget, short for the race detector
+	perRule := budget/insts - 1 // the most bytes one such rule may test within it
+	for _, tt := range []struct {
+		name   string
+		rules  []string
+		query  string
+		queued bool
+		warned bool
+	}{
+		{"within the budget: run", []string{ruleJSON("Query", "RegExp", `a{990}b`, false, false)}, strings.Repeat("a", perRule), false, false},
+		{"one byte over: the queue matches", []string{ruleJSON("Query", "RegExp", `a{990}b`, false, false)}, strings.Repeat("a", perRule+1), true, true},
+		{"negated, over: the queue still matches", []string{ruleJSON("Query", "RegExp", `a{990}b`, false, true)}, strings.Repeat("a", 1<<16) + "b", true, true},
+		{"a real pattern on a 256 KiB query, within the real budget: run", []string{ruleJSON("Query", "RegExp", `(^|&)event=(summer|winter)(&|$)`, false, false)}, strings.Repeat("x=1&", 1<<16), false, false},
+		{"the rules of a request share the budget", []string{
+			ruleJSON("Query", "RegExp", `a{990}b`, false, false), `{"operator":"Or","component":"Query","match":"RegExp","value":"a{990}c","caseSensitive":false,"negate":false}`,
+		}, strings.Repeat("a", perRule/2+1), true, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+			r.gate.warnGap = 0
+			if !strings.HasPrefix(tt.name, "a real pattern") {
+				r.gate.regexpBudget = budget
+			}
+			r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+strings.Join(tt.rules, ",")+"]", "")))
+			ok, _ := r.run("https://shop.example.com/p?"+tt.query, nil)
+			mustEqual(t, "queued", !ok, tt.queued)
+			mustEqual(t, "warned", strings.Contains(r.logs.String(), "RegExp rules would take too long"), tt.warned)
+
+			// A visitor with a valid pass passes all the same.
+			pass := passToken("sec-q", testUA, "q", testNow)
+			ok, _ = r.run("https://shop.example.com/p?"+tt.query, map[string]string{"QueueFair-Pass-q": pass})
+			mustEqual(t, "passed", ok, true)
+		})
+	}
+}

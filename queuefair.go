@@ -114,6 +114,8 @@ type Adapter struct {
 	domain, path, query string
 	haveParts           bool
 	urlASCII            bool          // requestedURL is ASCII: its parts need no Unicode lower-casing
+	regexpSteps         int64         // what this request's RegExp rules have cost (see isMatch)
+	regexpOver          bool          // a RegExp rule of the queue being matched was over it
 	lowered             *loweredTexts // see lower
 }
 
@@ -379,7 +381,16 @@ func (a *Adapter) isMatch(q *queue) (bool, error) {
 	if q.activationBroken != "" {
 		return false, abortf("queue %q: %s", q.name, q.activationBroken)
 	}
-	return a.isMatchArray(q.rules, q.hasRules)
+	a.regexpOver = false
+	m, err := a.isMatchArray(q.rules, q.hasRules)
+	if a.regexpOver && err == nil {
+		// A RegExp rule that would run past the request's budget was not run. Counting the
+		// queue as matched means a visitor cannot pad a URL part to skip it: one with a pass
+		// still passes, and the rest are queued.
+		a.g.warn("queuefair: RegExp rules would take too long on this request; its queue counts as matched", "queue", q.name, "url_bytes", len(a.requestedURL))
+		return true, nil
+	}
+	return m, err
 }
 
 // isMatchArray is Python's isMatchArray: evaluate rules left to right. The first rule sets the
@@ -447,7 +458,12 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	case matchEndsWith:
 		ret = strings.HasSuffix(r.caseFolded(comp, a), r.value)
 	case matchRegExp:
-		ret = r.re.MatchString(comp)
+		// Port: a request's RegExp rules run for at most maxRegexpSteps in all (see isMatch).
+		if a.regexpSteps += int64(len(comp)+1) * int64(r.reInsts); a.regexpSteps > a.g.regexpBudget {
+			a.regexpOver = true
+		} else {
+			ret = r.re.MatchString(comp)
+		}
 	}
 	if r.negate {
 		ret = !ret

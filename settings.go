@@ -125,6 +125,7 @@ type rule struct {
 	valueNotText  bool           // "value" is null, a number, ...: an Equal is false, a Contain raises
 	value         string         // lower-cased unless caseSensitive
 	re            *regexp.Regexp // a RegExp rule's pattern, compiled once per download
+	reInsts       int            // its compiled instructions: what it costs a byte it tests
 	cookie        string         // the cookie name of a Cookie rule
 	componentName string         // for logs
 
@@ -343,6 +344,13 @@ const (
 	maxPatternRunes = 1 << 14 // the range bounds of its character classes, counted per instruction
 	maxRegexpInsts  = 20000   // instructions of all the patterns of a document, refused ones included
 	maxRegexpRunes  = 1 << 18 // range bounds of all of them
+
+	// maxRegexpSteps bounds what one request's RegExp rules cost in all: each costs its
+	// instructions times the bytes it tests (plus one). A rule that would take the request
+	// past it is not run, and its queue counts as matched (Adapter.isMatch). It is far above
+	// what real rules cost on real URLs (ten 50-instruction rules on a 32 KiB query), and
+	// about half a second of CPU at worst.
+	maxRegexpSteps = 1 << 24
 )
 
 // patternBudget is what the RegExp patterns of one settings document have used of the bounds
@@ -352,23 +360,23 @@ type patternBudget struct{ insts, runes int }
 // compile compiles pattern if it fits in what is left of b. Every pattern parsed is charged,
 // refused or not, so that a document's patterns cost at most the bounds in all, and once they
 // are spent no further pattern is even parsed.
-func (b *patternBudget) compile(pattern string) (*regexp.Regexp, error) {
+func (b *patternBudget) compile(pattern string) (re *regexp.Regexp, insts int, err error) {
 	spent := func() error {
 		return fmt.Errorf("the settings' patterns are over %d instructions or %d class ranges in all", maxRegexpInsts, maxRegexpRunes)
 	}
 	if len(pattern) > maxPatternBytes {
-		return nil, fmt.Errorf("longer than %d bytes", maxPatternBytes)
+		return nil, 0, fmt.Errorf("longer than %d bytes", maxPatternBytes)
 	}
 	if b.insts >= maxRegexpInsts || b.runes >= maxRegexpRunes {
-		return nil, spent()
+		return nil, 0, spent()
 	}
 	parsed, err := syntax.Parse(pattern, syntax.Perl)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	prog, err := syntax.Compile(parsed.Simplify())
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	runes := 0
 	for i := range prog.Inst {
@@ -377,12 +385,13 @@ func (b *patternBudget) compile(pattern string) (*regexp.Regexp, error) {
 	b.insts += len(prog.Inst)
 	b.runes += runes
 	if len(prog.Inst) > maxPatternInsts || runes > maxPatternRunes {
-		return nil, fmt.Errorf("%d instructions and %d class ranges compiled, over %d or %d", len(prog.Inst), runes, maxPatternInsts, maxPatternRunes)
+		return nil, 0, fmt.Errorf("%d instructions and %d class ranges compiled, over %d or %d", len(prog.Inst), runes, maxPatternInsts, maxPatternRunes)
 	}
 	if b.insts > maxRegexpInsts || b.runes > maxRegexpRunes {
-		return nil, spent()
+		return nil, 0, spent()
 	}
-	return regexp.Compile(pattern)
+	re, err = regexp.Compile(pattern)
+	return re, len(prog.Inst), err
 }
 
 // brokenRule stands for an entry of a rules list that is not a rule at all: Python raises on
@@ -466,12 +475,12 @@ func parseRule(m map[string]any, budget *patternBudget) rule {
 		if !truthy(m["caseSensitive"]) {
 			pattern = "(?i)" + pattern // not the pattern lower-cased: that would turn \D into \d
 		}
-		re, err := budget.compile(pattern)
+		re, insts, err := budget.compile(pattern)
 		if err != nil {
 			r.match, badPattern = matchNone, true
 			r.unknown = fmt.Sprintf("RegExp %s does not compile here (%v) and never matches", jsonText(r.value), err)
 		}
-		r.re = re
+		r.re, r.reInsts = re, insts
 	}
 	r.caseSensitive = truthy(need("caseSensitive"))
 	r.negate = truthy(need("negate")) && !badPattern // a bad pattern never matches, negated or not
