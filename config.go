@@ -192,8 +192,8 @@ func (c *Config) validate() error {
 // Gate is the long-lived, concurrency-safe value a site keeps for the life of the process. It
 // has no single Python counterpart: it owns what Python keeps in QueueFairConfig's class
 // attributes and its shelve file (the configuration, the settings cache) plus the HTTP client,
-// and it makes the per-request Adapter (Python's QueueFairAdapter). Its methods Check, Handler
-// and CheckCookie are views.py's checkQueueFair for net/http. Load, Status and Close, which no
+// and it makes the per-request Adapter (Python's QueueFairAdapter). Its methods Check,
+// CheckExtra, Handler and CheckCookie are views.py's checkQueueFair for net/http. Load, Status and Close, which no
 // Queue-Fair adapter has, are for operators: a warm start, a health snapshot, a clean stop.
 //
 // A nil *Gate (New failed) lets every page run.
@@ -336,7 +336,8 @@ const (
 	// queue's InvalidQuery page. "passed_string_rejected"
 	OutcomeInvalidQuery
 	// OutcomeCookieRejected: a Passed Cookie failed its check and was deleted, and nothing
-	// decided after that (Gate.CheckCookie: sent to the InvalidCookie page).
+	// decided after that. From Gate.CheckCookie: the visitor had no valid Passed Cookie (or
+	// none) and was sent to the InvalidCookie page, with nothing deleted, as in the reference.
 	// "cookie_rejected"
 	OutcomeCookieRejected
 	// OutcomeWouldConsult: in a dry run in safe mode, the adapter would have asked the adapter

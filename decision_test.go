@@ -92,27 +92,39 @@ func TestDecisionOutcomes(t *testing.T) {
 				mustEqual(t, "IsContinue", cont, c.want.Continue)
 				mustEqual(t, "Decision", a.Decision(), c.want)
 			})
-			t.Run("Check", func(t *testing.T) {
-				var got []Decision
-				r := c.rig(t, func(cfg *Config) {
-					cfg.OnDecision = func(_ context.Context, d Decision) { got = append(got, d) }
+			// Every net/http entry point reports the request once.
+			for _, via := range []string{"Check", "CheckExtra", "Handler"} {
+				t.Run(via, func(t *testing.T) {
+					var got []Decision
+					r := c.rig(t, func(cfg *Config) {
+						cfg.OnDecision = func(_ context.Context, d Decision) { got = append(got, d) }
+					})
+					req := httptest.NewRequest("GET", c.url, nil)
+					req.Header.Set("User-Agent", testUA)
+					req.RemoteAddr = testIP + ":5000"
+					for k, v := range c.cookies {
+						req.AddCookie(&http.Cookie{Name: k, Value: v})
+					}
+					var cont bool
+					switch via {
+					case "Check":
+						cont = r.gate.Check(httptest.NewRecorder(), req)
+					case "CheckExtra":
+						cont = r.gate.CheckExtra(httptest.NewRecorder(), req, "")
+					case "Handler":
+						r.gate.Handler(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { cont = true })).ServeHTTP(httptest.NewRecorder(), req)
+					}
+					mustEqual(t, via, cont, c.want.Continue)
+					if len(got) != 1 {
+						t.Fatalf("OnDecision called %d times", len(got))
+					}
+					if got[0].Duration <= 0 {
+						t.Errorf("Duration %v", got[0].Duration)
+					}
+					got[0].Duration = 0
+					mustEqual(t, "Decision", got[0], c.want)
 				})
-				req := httptest.NewRequest("GET", c.url, nil)
-				req.Header.Set("User-Agent", testUA)
-				req.RemoteAddr = testIP + ":5000"
-				for k, v := range c.cookies {
-					req.AddCookie(&http.Cookie{Name: k, Value: v})
-				}
-				mustEqual(t, "Check", r.gate.Check(httptest.NewRecorder(), req), c.want.Continue)
-				if len(got) != 1 {
-					t.Fatalf("OnDecision called %d times", len(got))
-				}
-				if got[0].Duration <= 0 {
-					t.Errorf("Duration %v", got[0].Duration)
-				}
-				got[0].Duration = 0
-				mustEqual(t, "Decision", got[0], c.want)
-			})
+			}
 		})
 	}
 }
@@ -123,14 +135,22 @@ func TestDecisionCheckCookie(t *testing.T) {
 	r := newRig(t, func(c *Config) {
 		c.OnDecision = func(_ context.Context, d Decision) { got = append(got, d.withoutDuration()) }
 	})
-	for _, cookie := range []string{passToken("sec-q", testUA, "q", testNow), "junk"} {
+	for _, cookie := range []string{passToken("sec-q", testUA, "q", testNow), "junk", ""} {
 		req := httptest.NewRequest("GET", checkoutURL, nil)
 		req.Header.Set("User-Agent", testUA)
-		req.AddCookie(&http.Cookie{Name: "QueueFair-Pass-q", Value: cookie})
-		r.gate.CheckCookie(httptest.NewRecorder(), req, "q", "sec-q", 20)
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "QueueFair-Pass-q", Value: cookie})
+		}
+		w := httptest.NewRecorder()
+		r.gate.CheckCookie(w, req, "q", "sec-q", 20)
+		// As in the reference, a failed Passed Cookie is not deleted here: the visitor is
+		// sent to the InvalidCookie page, which the queue server serves.
+		if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
+			t.Errorf("cookie %q: Set-Cookie %q", cookie, sc)
+		}
 	}
-	want := []Decision{{Outcome: OutcomePassedCookie, Queue: "q", Continue: true}, {Outcome: OutcomeCookieRejected, Queue: "q"}}
-	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+	want := []Decision{{Outcome: OutcomePassedCookie, Queue: "q", Continue: true}, {Outcome: OutcomeCookieRejected, Queue: "q"}, {Outcome: OutcomeCookieRejected, Queue: "q"}}
+	if len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("decisions %+v, want %+v", got, want)
 	}
 }
@@ -273,5 +293,26 @@ func TestDecisionAdapterSkipped(t *testing.T) {
 		}
 		mustEqual(t, "Decision", a.Decision(), want)
 		mustEqual(t, "adapter calls", len(r.stub.urls()), 2)
+	}
+}
+
+// TestOutcomeAndReasonNames: the names Outcome and Reason give, which the README tells
+// operators to graph, are pinned here; a value past the last is "unknown".
+func TestOutcomeAndReasonNames(t *testing.T) {
+	outcomes := map[Outcome]string{
+		OutcomeNoMatch: "no_match", OutcomePassedCookie: "passed_cookie", OutcomePassedString: "passed_string",
+		OutcomeSafeGuard: "safeguard", OutcomeCleared: "cleared", OutcomeSentToQueue: "sent_to_queue",
+		OutcomeInvalidQuery: "passed_string_rejected", OutcomeCookieRejected: "cookie_rejected",
+		OutcomeWouldConsult: "would_consult", OutcomeFailedOpen: "failed_open", OutcomeFailedOpen + 1: "unknown",
+	}
+	for o, name := range outcomes {
+		mustEqual(t, "outcome", o.String(), name)
+	}
+	reasons := map[Reason]string{
+		ReasonNone: "", ReasonNoSettings: "no_settings", ReasonBadSettings: "bad_settings", ReasonAdapterDown: "adapter_down",
+		ReasonBadAnswer: "bad_answer", ReasonNoAction: "no_action", ReasonPanic: "panic", ReasonPanic + 1: "unknown",
+	}
+	for r, name := range reasons {
+		mustEqual(t, "reason", r.String(), name)
 	}
 }

@@ -25,9 +25,10 @@
 //
 // A framework that does not hand out an http.ResponseWriter and *http.Request (Fiber, say)
 // implements Service, four methods over its own request context, and runs
-// gate.NewAdapter(service, queuefair.AbsoluteURL(scheme, host, decodedPath, rawQuery),
-// userAgent, clientIP, "").IsContinue(ctx) in its middleware. The adapter cleans every value it
-// hands a Service, so the Service only writes them.
+// gate.NewRequestAdapter(service, queuefair.Request{Scheme, Host, Path (decoded), RawQuery,
+// UserAgent, RemoteIP}).IsContinue(ctx) in its middleware: given the request in parts, the
+// adapter hands the rules the path where it put it, whatever Host the visitor sends. The
+// adapter cleans every value it hands a Service, so the Service only writes them.
 //
 // The per-request type Adapter mirrors Python's QueueFairAdapter method by method, in the
 // Python file's order, so that the two can be read side by side. Comments marked "Port:" are
@@ -81,8 +82,8 @@ type Service interface {
 }
 
 // Adapter is the adapter for one request (Python's QueueFairAdapter). Make it with
-// Gate.NewAdapter and call IsContinue once. It is not safe for concurrent use; the Gate that
-// made it is.
+// Gate.NewAdapter or Gate.NewRequestAdapter and call IsContinue once. It is not safe for
+// concurrent use; the Gate that made it is.
 type Adapter struct {
 	g                 *Gate
 	ctx               context.Context
@@ -1002,8 +1003,8 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
 	return g.CheckExtra(w, r, "")
 }
 
-// CheckExtra is Check with the reference's extra: when not empty it is passed to the queue
-// server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
+// CheckExtra is Check (views.py's checkQueueFair) with the reference's extra: when not empty
+// it is passed to the queue server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
 // that confirms an order.
 func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
 	if g == nil {
