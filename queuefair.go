@@ -382,16 +382,24 @@ func (a *Adapter) isMatch(q *queue) (bool, error) {
 	if q.activationBroken != "" {
 		return false, abortf("queue %q: %s", q.name, q.activationBroken)
 	}
-	a.regexpOver = false
 	m, err := a.isMatchArray(q.rules, q.hasRules)
-	if a.regexpOver && err == nil {
-		// A RegExp rule that would run past the request's budget was not run. Counting the
-		// queue as matched means a visitor cannot pad a URL part to skip it: one with a pass
-		// still passes, and the rest are queued.
-		a.g.warn("queuefair: RegExp rules would take too long on this request; its queue counts as matched", "queue", q.name, "url_bytes", len(a.requestedURL))
-		return true, nil
+	if a.regexpOver {
+		return a.overRegexpBudget(q, err)
 	}
 	return m, err
+}
+
+// overRegexpBudget has no Python counterpart: q's rules reached a RegExp rule that would have
+// taken the request past its budget (maxRegexpSteps), and that rule was not run. The queue
+// counts as matched, so that no visitor can pad a URL part to skip it: one with a pass still
+// passes, and the rest are queued.
+func (a *Adapter) overRegexpBudget(q *queue, err error) (bool, error) {
+	a.regexpOver = false
+	if err != nil {
+		return false, err
+	}
+	a.g.warn("queuefair: RegExp rules would take too long on this request; its queue counts as matched", "queue", q.name, "url_bytes", len(a.requestedURL))
+	return true, nil
 }
 
 // isMatchArray is Python's isMatchArray: evaluate rules left to right. The first rule sets the
@@ -848,6 +856,7 @@ func (a *Adapter) getVariant(q *queue) (string, bool) {
 	for i := range q.variants {
 		v := &q.variants[i]
 		matched, err := a.isMatchArray(v.rules, v.hasRules)
+		a.regexpOver = false // a variant's RegExp rule over the budget did not match
 		if err != nil {
 			if a.d {
 				a.log("variant skipped", "variant", v.name, "error", err.Error())
