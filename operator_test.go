@@ -213,7 +213,7 @@ func adapterRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
 			edit(c)
 		}
 	})
-	r.gate.adapterBackoff = 300 * time.Millisecond
+	r.gate.adapterBackoff = AdapterBackoff // "during the back-off" holds however slow the machine
 	settings := settingsJSON(queueJSON("a", "", `,"adapterServer":"`+srv.host()+`","queueServer":"q.example"`))
 	if err := r.gate.store.writeFile([]byte(settings), r.clock.Now()); err != nil {
 		t.Fatal(err)
@@ -225,15 +225,16 @@ func adapterRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
 // requests during the back-off run their page at once without calling it; after the back-off
 // one request probes it while the others still skip it; once it answers, it is used again.
 func TestAdapterServerBackoff(t *testing.T) {
+	const readTimeout = time.Second
 	adapter := newSwitchable(t)
 	defer adapter.close()
-	r := adapterRig(t, adapter, func(c *Config) { c.ReadTimeout = 2 * storeTimeout })
+	r := adapterRig(t, adapter, func(c *Config) { c.ReadTimeout = readTimeout })
 	adapter.setFault(faults["hangs"])
 
 	start := time.Now()
 	ok, _ := r.run(checkoutURL, nil)
 	mustEqual(t, "page runs", ok, true)
-	if took := time.Since(start); took < 2*storeTimeout {
+	if took := time.Since(start); took < readTimeout {
 		t.Errorf("the first request took %v: did it ask?", took)
 	}
 	mustEqual(t, "status", r.gate.Status().AdapterServerDown, true)
@@ -243,26 +244,36 @@ func TestAdapterServerBackoff(t *testing.T) {
 		mustEqual(t, "page runs during the back-off", ok, true)
 		mustEqual(t, "calls", len(calls), 0)
 	}
-	if took := time.Since(start); took > 100*time.Millisecond {
+	// One request that waited for the hung server would take readTimeout.
+	if took := time.Since(start); took >= readTimeout {
 		t.Errorf("ten requests during the back-off took %v", took)
 	}
 	mustEqual(t, "adapter calls", adapter.count("/adapter/a"), 1)
 
 	// The server recovers, slowly: after the back-off, one request probes it; the rest,
-	// meanwhile, still skip it.
+	// meanwhile, still skip it. The probe's answer waits until the other nine have run.
+	const others = 9
+	nineRan := make(chan struct{})
 	adapter.set(func(w http.ResponseWriter, req *http.Request) {
-		time.Sleep(storeTimeout) // long enough for the other nine to arrive meanwhile
+		select {
+		case <-nineRan:
+		case <-req.Context().Done():
+			return
+		}
 		fmt.Fprint(w, `{"action":"SendToQueue","location":"https://q.example/a"}`)
 	})
-	time.Sleep(r.gate.adapterBackoff)
+	r.gate.outage.Store(&adapterOutage{host: r.gate.outage.Load().host, until: r.gate.mono()}) // the back-off ends now
 	var wg sync.WaitGroup
-	var queued atomic.Int32
+	var queued, skipped atomic.Int32
 	for i := 0; i < 10; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if ok, _ := r.run(checkoutURL, nil); !ok {
+			ok, _ := r.run(checkoutURL, nil)
+			if !ok {
 				queued.Add(1)
+			} else if skipped.Add(1) == others {
+				close(nineRan)
 			}
 		}()
 	}
@@ -383,7 +394,6 @@ func TestQueueWhenAdapterDown(t *testing.T) {
 	adapter := newSwitchable(t)
 	defer adapter.close()
 	r := adapterRig(t, adapter, func(c *Config) { c.QueueWhenAdapterDown = true })
-	r.gate.adapterBackoff = time.Hour // however slowly the next request comes
 	adapter.setFault(faults["500"])
 	ok, _ := r.run(checkoutURL, nil)
 	mustEqual(t, "the failing request runs its page, as in the reference", ok, true)
@@ -452,6 +462,9 @@ func TestSimpleModeQueueDuringAdapterOutage(t *testing.T) {
 	tickets := `[{"operator":null,"component":"Path","match":"Contain","value":"/tickets","caseSensitive":false,"negate":false}]`
 	r.stub.json(testSettings, settingsJSON(queueJSON("a", "", `,"adapterMode":"safe"`), queueJSON("b", tickets, `,"adapterMode":"simple"`)))
 	r.stub.handle(adapterURL("a"), func(*http.Request) (*http.Response, error) { return jsonResponse(500, `{}`), nil })
+	if err := r.gate.Load(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	ok, _ := r.run(checkoutURL, nil)
 	mustEqual(t, "the failing safe-mode request runs its page", ok, true)
 	mustEqual(t, "adapter server skipped", r.gate.Status().AdapterServerDown, true)

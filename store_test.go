@@ -21,6 +21,10 @@ import (
 
 const storeTimeout = 200 * time.Millisecond // ReadTimeout in these tests
 
+// lockTimeout is ReadTimeout in TestLockThatLooksAliveDoesNotWedge: it bounds the TLS download
+// too, so it must leave room for a slow handshake on a busy machine.
+const lockTimeout = 2 * time.Second
+
 // realTimeRig is a Gate whose files server is srv (serving simpleSettings(1)), with a short
 // ReadTimeout and real sleeps; its clock is still the rig's fake one unless edit changes it.
 func realTimeRig(t *testing.T, srv *switchable, edit func(*Config)) *rig {
@@ -74,11 +78,18 @@ func TestLockThatLooksAliveDoesNotWedge(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			files := newSwitchable(t)
 			defer files.close()
-			r := realTimeRig(t, files, nil)
+			var polls atomic.Int32 // pauses between looks at the lock: a stale one needs none
+			r := realTimeRig(t, files, func(c *Config) {
+				c.ReadTimeout = lockTimeout
+				c.Sleep = func(ctx context.Context, d time.Duration) {
+					polls.Add(1)
+					sleepContext(ctx, d)
+				}
+			})
 			f(t, r.gate.store.lock)
 			start := time.Now()
 			v := r.servedVersion(t)
-			if took := time.Since(start); took > storeTimeout+faultMargin {
+			if took := time.Since(start); took > lockTimeout+faultMargin {
 				t.Errorf("the first request waited %v", took)
 			}
 			r.gate.store.inFlight.Wait()
@@ -88,9 +99,9 @@ func TestLockThatLooksAliveDoesNotWedge(t *testing.T) {
 			mustEqual(t, "served", v, 1)
 			mustEqual(t, "downloads", files.count(faultSettingsPath), 1)
 			if name != "fresh, and never released" {
-				if took := time.Since(start); took > storeTimeout {
-					t.Errorf("a stale lock was waited for: %v", took)
-				}
+				mustEqual(t, "pauses waiting for a stale lock", polls.Load(), int32(0))
+			} else if polls.Load() == 0 {
+				t.Error("a fresh lock was not waited for")
 			}
 		})
 	}
@@ -255,12 +266,12 @@ func TestClockStepBack(t *testing.T) {
 		clk := &steppingClock{}
 		files := newSwitchable(t)
 		defer files.close()
-		r := realTimeRig(t, files, func(c *Config) { c.Now = clk.Now })
+		r := realTimeRig(t, files, func(c *Config) { c.Now = clk.Now; c.ReadTimeout = 5 * time.Second })
 		r.gate.store.ttl = 300 * time.Millisecond
 		mustEqual(t, "loaded", r.servedVersion(t), 1)
 		files.serveSettings(simpleSettings(2))
 		clk.back.Store(int64(time.Hour))
-		time.Sleep(400 * time.Millisecond)
+		waitExpired(t, r.gate.store)
 		r.servedVersion(t) // stale: served, and a refresh starts
 		r.gate.store.inFlight.Wait()
 		mustEqual(t, "refreshed after the lifetime, despite the step", r.servedVersion(t), 2)
@@ -269,7 +280,7 @@ func TestClockStepBack(t *testing.T) {
 		clk := &steppingClock{}
 		files := newSwitchable(t)
 		defer files.close()
-		r := realTimeRig(t, files, func(c *Config) { c.Now = clk.Now })
+		r := realTimeRig(t, files, func(c *Config) { c.Now = clk.Now; c.ReadTimeout = 5 * time.Second })
 		r.gate.store.retryWait = 200 * time.Millisecond
 		files.setFault(faults["500"])
 		mustEqual(t, "no settings", r.servedVersion(t), 0)
@@ -298,21 +309,34 @@ func TestClockStepBack(t *testing.T) {
 func TestDefaultClockLifetime(t *testing.T) {
 	files := newSwitchable(t)
 	defer files.close()
-	r := realTimeRig(t, files, func(c *Config) { c.Now = nil })
-	r.gate.store.ttl = 300 * time.Millisecond
+	r := realTimeRig(t, files, func(c *Config) { c.Now = nil; c.ReadTimeout = 5 * time.Second })
+	r.gate.store.ttl = time.Second
 	mustEqual(t, "loaded", r.servedVersion(t), 1)
 	files.serveSettings(simpleSettings(2))
 	mustEqual(t, "within the lifetime", r.servedVersion(t), 1)
 	mustEqual(t, "downloads within the lifetime", files.count(faultSettingsPath), 1)
-	time.Sleep(400 * time.Millisecond)
+	waitExpired(t, r.gate.store)
 	r.servedVersion(t) // stale: served, and a refresh starts
 	r.gate.store.inFlight.Wait()
 	mustEqual(t, "refreshed after the lifetime", r.servedVersion(t), 2)
 
 	// Close stops the timer; Status still reports the settings stale once their lifetime ends.
 	r.gate.Close()
-	time.Sleep(400 * time.Millisecond)
+	time.Sleep(r.gate.store.ttl + 100*time.Millisecond)
 	mustEqual(t, "fresh a lifetime after Close", r.gate.Status().Fresh, false)
+}
+
+// waitExpired waits, in real time, until the timer of st's settings marks them expired; it
+// fails the test if that takes five seconds longer than their lifetime.
+func waitExpired(t *testing.T, st *settingsStore) {
+	t.Helper()
+	deadline := time.Now().Add(st.ttl + 5*time.Second)
+	for !st.cur.Load().expired.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("settings not expired %v after their lifetime", 5*time.Second)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // TestOldTempFilesRemoved: temporary files that killed writers left behind, and that hold
