@@ -382,24 +382,19 @@ func (a *Adapter) isMatch(q *queue) (bool, error) {
 	if q.activationBroken != "" {
 		return false, abortf("queue %q: %s", q.name, q.activationBroken)
 	}
-	m, err := a.isMatchArray(q.rules, q.hasRules)
-	if a.regexpOver {
-		return a.overRegexpBudget(q, err)
-	}
-	return m, err
+	return a.isMatchArray(q.rules, q.hasRules)
 }
 
-// overRegexpBudget has no Python counterpart: q's rules reached a RegExp rule that would have
-// taken the request past its budget (maxRegexpSteps), and that rule was not run. The queue
-// counts as matched, so that no visitor can pad a URL part to skip it: one with a pass still
-// passes, and the rest are queued.
-func (a *Adapter) overRegexpBudget(q *queue, err error) (bool, error) {
-	a.regexpOver = false
-	if err != nil {
-		return false, err
-	}
-	a.g.warn("queuefair: RegExp rules would take too long on this request; its queue counts as matched", "queue", q.name, "url_bytes", len(a.requestedURL))
-	return true, nil
+// errRegexpBudget has no Python counterpart: a RegExp rule would have taken the request past
+// its budget (maxRegexpSteps), and was not run. isMatchArray ends with it; for a queue's rules,
+// parseSettings then counts the queue as matched (overRegexpBudget).
+var errRegexpBudget = errors.New("RegExp rules would take too long on this request")
+
+// overRegexpBudget has no Python counterpart: q's rules reached a RegExp rule over the
+// request's budget. The queue counts as matched, so that no visitor can pad a URL part to skip
+// it: one with a pass still passes, and the rest are queued.
+func (a *Adapter) overRegexpBudget(q *queue) {
+	a.g.warn("queuefair: "+errRegexpBudget.Error()+"; its queue counts as matched", "queue", q.name, "url_bytes", len(a.requestedURL))
 }
 
 // isMatchArray is Python's isMatchArray: evaluate rules left to right. The first rule sets the
@@ -433,8 +428,9 @@ func (a *Adapter) isMatchArray(rules []rule, has bool) (bool, error) {
 			if a.d {
 				a.log("rule", "component", r.componentName, "match", m)
 			}
-		} else {
-			m = a.isRuleMatch(r)
+		} else if m = a.isRuleMatch(r); a.regexpOver {
+			a.regexpOver = false
+			return false, errRegexpBudget
 		}
 		if i == 0 {
 			state = m
@@ -637,6 +633,10 @@ func (a *Adapter) parseSettings() error {
 		}
 		a.checking, a.rule = q.name, 0
 		matched, err := a.isMatch(q)
+		if err == errRegexpBudget {
+			a.overRegexpBudget(q)
+			matched, err = true, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -856,8 +856,7 @@ func (a *Adapter) getVariant(q *queue) (string, bool) {
 	for i := range q.variants {
 		v := &q.variants[i]
 		matched, err := a.isMatchArray(v.rules, v.hasRules)
-		a.regexpOver = false // a variant's RegExp rule over the budget did not match
-		if err != nil {
+		if err != nil { // errRegexpBudget included: such a variant is not chosen
 			if a.d {
 				a.log("variant skipped", "variant", v.name, "error", err.Error())
 			}
