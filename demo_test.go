@@ -37,7 +37,7 @@ func TestDemoWalk(t *testing.T) {
 	// Key lines, in the order they must appear. Ports never show: servers are named by role.
 	want := []string{
 		"== 1. ann visits /basket.",
-		"site    -> files   GET /demo-shop/demo-account-secret/queue-fair-settings.json => 200 settings with queues basket, sale",
+		"site    -> files   GET /demo-shop/<account secret>/queue-fair-settings.json => 200 settings with queues basket, sale",
 		"site    -> adapter GET /adapter/basket?ipaddress=127.0.0.1&identifier=Mozilla/5.0 (X11; Linux x86_64) queuefair-demo-walk/1.0 => 200 SafeGuard with a pass for basket, uid visitor-1",
 		`ann     -> site    GET /basket => 200 page "Basket" (Cache-Control: no-store, max-age=0); sets QueueFair-Store-demo-shop=u:visitor-1 for 86400 s; sets QueueFair-Pass-basket=<SafeGuard pass for basket> for 1200 s`,
 

@@ -81,7 +81,8 @@ func (d *demo) describe(rawURL, role string) string {
 	if err != nil {
 		return rawURL
 	}
-	out := u.Path
+	// The settings file's path holds the account secret, which a log must not show.
+	out := strings.Replace(u.Path, "/"+accountSecret+"/", "/<account secret>/", 1)
 	if u.Host != "" {
 		who := d.roles()[u.Host]
 		if who == "" {
