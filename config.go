@@ -318,7 +318,10 @@ type Outcome uint8
 const (
 	// OutcomeNoMatch: no queue's activation rules matched; the page runs. "no_match"
 	OutcomeNoMatch Outcome = iota
-	// OutcomePassedCookie: a valid Passed Cookie let the visitor through. "passed_cookie"
+	// OutcomePassedCookie: a valid Passed Cookie let the visitor through. With ExtraClear, the
+	// cookie is cut to 20 seconds, and if the URL still carries a Passed String (a stale one,
+	// which the cookie covered) the visitor is redirected to the URL without it, so Continue
+	// is false. "passed_cookie"
 	OutcomePassedCookie
 	// OutcomePassedString: a valid Passed String let the visitor through; its Passed Cookie
 	// was set (and, with StripPassedString, the visitor redirected to the URL without it).

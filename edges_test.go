@@ -136,6 +136,29 @@ func TestVariantAndClearEdges(t *testing.T) {
 	mustEqual(t, "queue", a.Decision().Queue, "other")
 }
 
+// TestClearWithStalePassedString: with extra CLEAR, a visitor whose stale Passed String is
+// covered by a valid Passed Cookie passes by the cookie, which is cut to 20 seconds; setting it
+// strips the Passed String from the URL with a redirect, so the page does not run on this
+// request although the Decision says passed_cookie (as OutcomePassedCookie's doc says).
+func TestClearWithStalePassedString(t *testing.T) {
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "", "")))
+	cookie := passToken("sec-q", testUA, "q", testNow-30)
+	stale := passToken("sec-q", testUA, "q", testNow-3600)
+	rec := newRecorder(map[string]string{"QueueFair-Pass-q": cookie})
+	a := r.gate.NewAdapter(rec, checkoutURL+"?"+stale, testUA, testIP, ExtraClear)
+	mustEqual(t, "page runs", a.IsContinue(context.Background()), false)
+	mustEqual(t, "outcome", a.Decision().Outcome, OutcomePassedCookie)
+	var cut, stripped bool
+	for _, c := range rec.calls {
+		cut = cut || c.Op == "setCookie" && c.Name == "QueueFair-Pass-q" && c.Value == cookie && c.LifetimeSeconds == clearedCookieSeconds
+		stripped = stripped || c.Op == "redirect" && c.Location == checkoutURL
+	}
+	if !cut || !stripped {
+		t.Errorf("cookie cut to 20 s %v, redirected to the stripped URL %v: calls %v", cut, stripped, rec.calls)
+	}
+}
+
 // TestAdapterSkipPerHost: a back-off is for its own adapter server only, and once it is over
 // one request probes while the next keeps skipping.
 func TestAdapterSkipPerHost(t *testing.T) {
