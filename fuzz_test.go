@@ -533,6 +533,11 @@ func FuzzRuleComparison(f *testing.F) {
 		if got := containsRule(comp, test, false, isASCII(comp), nil); got != want {
 			t.Fatalf("containsRule(%q, %q) = %v, Python says %v", comp, test, got, want)
 		}
+		// The same, padded past the lengths at which containsRule searches a lowered copy.
+		longComp, longTest := strings.Repeat("-", foldedTextMax)+comp, strings.Repeat("-", foldedValueMax+1)+test
+		if got, want := containsRule(longComp, longTest, false, isASCII(longComp), nil), strings.Contains(pythonLower(longComp), longTest); got != want {
+			t.Fatalf("containsRule(long %q, long %q) = %v, Python says %v", comp, test, got, want)
+		}
 		if got := containsRule(comp, value, true, false, nil); got != strings.Contains(comp, value) {
 			t.Fatalf("case-sensitive containsRule(%q, %q) = %v", comp, value, got)
 		}
