@@ -193,8 +193,9 @@ func (c *Config) validate() error {
 // has no single Python counterpart: it owns what Python keeps in QueueFairConfig's class
 // attributes and its shelve file (the configuration, the settings cache) plus the HTTP client,
 // and it makes the per-request Adapter (Python's QueueFairAdapter). Its methods Check,
-// CheckExtra, Handler and CheckCookie are views.py's checkQueueFair for net/http. Load, Status and Close, which no
-// Queue-Fair adapter has, are for operators: a warm start, a health snapshot, a clean stop.
+// CheckExtra, Handler and CheckCookie are views.py's checkQueueFair for net/http. Load, Status
+// and Close, which no Queue-Fair adapter has, are for operators: a warm start, a health
+// snapshot, a clean stop.
 //
 // A nil *Gate (New failed) lets every page run.
 type Gate struct {

@@ -115,8 +115,8 @@ type Adapter struct {
 	domain, path, query string
 	haveParts           bool
 	urlASCII            bool          // requestedURL is ASCII: its parts need no Unicode lower-casing
-	regexpSteps         int64         // what this request's RegExp rules have cost (see isMatch)
-	regexpOver          bool          // a RegExp rule of the queue being matched was over it
+	regexpSteps         int64         // what this request's RegExp rules have cost (maxRegexpSteps)
+	regexpOver          bool          // the last RegExp rule was over it, and not run (isMatchArray)
 	lowered             *loweredTexts // see lower
 }
 
@@ -463,7 +463,7 @@ func (a *Adapter) isRuleMatch(r *rule) bool {
 	case matchEndsWith:
 		ret = strings.HasSuffix(r.caseFolded(comp, a), r.value)
 	case matchRegExp:
-		// Port: a request's RegExp rules run for at most maxRegexpSteps in all (see isMatch).
+		// Port: a request's RegExp rules run for at most maxRegexpSteps in all (errRegexpBudget).
 		if a.regexpSteps += int64(len(comp)+1) * int64(r.reInsts); a.regexpSteps > a.g.regexpBudget {
 			a.regexpOver = true
 		} else {
@@ -1012,8 +1012,8 @@ func (g *Gate) Check(w http.ResponseWriter, r *http.Request) bool {
 }
 
 // CheckExtra is Check (views.py's checkQueueFair) with the reference's extra: when not empty
-// it is passed to the queue server as qfx, and ExtraClear ends a used pass (see ExtraClear), for example on the page
-// that confirms an order.
+// it is passed to the queue server as qfx, and ExtraClear ends a used pass (see ExtraClear),
+// for example on the page that confirms an order.
 func (g *Gate) CheckExtra(w http.ResponseWriter, r *http.Request, extra string) (cont bool) {
 	if g == nil {
 		slog.Default().Warn(nilGateWarning, "call", "Check")
