@@ -151,33 +151,37 @@ func TestRequestAdapterHostsCannotMoveThePath(t *testing.T) {
 	}
 }
 
-// TestDomainRulesIgnoreTheRootDot: "shop.example.com." is the same site as "shop.example.com",
-// and a browser sends it as typed; through Check and NewRequestAdapter a Domain rule sees the
-// name without the dot, so the dot cannot take a visitor past an Equal or EndsWith rule.
-func TestDomainRulesIgnoreTheRootDot(t *testing.T) {
-	for _, match := range []string{"Equal", "EndsWith"} {
-		t.Run(match, func(t *testing.T) {
-			rules := "[" + ruleJSON("Domain", match, "shop.example.com", false, false) + "]"
-			r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
-			r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
-			for _, host := range []string{"shop.example.com", "shop.example.com.", "shop.example.com.:443", "shop.example.com..", "SHOP.example.com."} {
-				req := httptest.NewRequest("GET", "https://"+host+"/checkout", nil)
-				req.Header.Set("User-Agent", testUA)
-				if r.gate.Check(httptest.NewRecorder(), req) {
-					t.Errorf("Check with Host %q: the page runs without a pass", host)
-				}
-				a := r.gate.NewRequestAdapter(newRecorder(nil), Request{Scheme: "https", Host: host, Path: "/checkout", UserAgent: testUA, RemoteIP: testIP})
-				if a.IsContinue(context.Background()) {
-					t.Errorf("NewRequestAdapter with Host %q: the page runs without a pass", host)
-				}
-			}
-			for _, host := range []string{"shop.example.co", ".", "example.com."} {
-				a := r.gate.NewRequestAdapter(newRecorder(nil), Request{Scheme: "https", Host: host, Path: "/checkout", UserAgent: testUA, RemoteIP: testIP})
-				if !a.IsContinue(context.Background()) {
-					t.Errorf("Host %q is not the site's, but was queued", host)
-				}
-			}
-		})
+// TestDomainRulesSeeTheHostAsRouted: a Domain rule sees the Host as the visitor sent it, port
+// removed, as the server routes it. "admin.example.com." (a trailing dot, which a browser sends
+// as typed) is not "admin.example.com" to http.ServeMux's host patterns, and so not to the
+// rules either: a queue on every host but the admin one (a negated Domain rule) queues the
+// dotted name, which the mux serves as the shop. (Handing the rules the name without its dot,
+// tried once, let that visitor into the shop unqueued.) The same dot dodges a Domain Equal rule
+// on a server that serves any name, which is why the README says to serve only your own.
+func TestDomainRulesSeeTheHostAsRouted(t *testing.T) {
+	rules := "[" + ruleJSON("Domain", "Equal", "admin.example.com", false, true) + "]"
+	r := newRig(t, func(c *Config) { c.AdapterMode = ModeSimple })
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", rules, "")))
+	var served string
+	mux := http.NewServeMux()
+	mux.HandleFunc("admin.example.com/", func(http.ResponseWriter, *http.Request) { served = "admin" })
+	mux.HandleFunc("/", func(http.ResponseWriter, *http.Request) { served = "shop" })
+	h := r.gate.Handler(mux)
+	for _, tt := range []struct{ host, served string }{
+		{"shop.example.com", ""}, // queued
+		{"admin.example.com", "admin"},
+		{"admin.example.com:443", "admin"},
+		{"admin.example.com.", ""}, // routed to the shop: queued
+		{"admin.example.com.:443", ""},
+	} {
+		served = ""
+		req := httptest.NewRequest("GET", "https://"+tt.host+"/checkout", nil)
+		req.Header.Set("User-Agent", testUA)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if served != tt.served || (served == "") != (w.Code == http.StatusFound) {
+			t.Errorf("Host %q: served %q with status %d, want %q", tt.host, served, w.Code, tt.served)
+		}
 	}
 }
 

@@ -2161,7 +2161,7 @@ func djangoPathSafe(c byte) bool { return byteClass[c]&djangoPathByte != 0 }
 // visitor chose ("h", which "https://" holds, or none at all) could move the path a Path rule
 // sees; here the parts come from where AbsoluteURL put them. For every other host they are
 // what cutParts finds (TestConformanceThroughCheck): the domain is the host as sent, without
-// its port and any trailing dot, and the query the raw query.
+// its port, and the query the raw query.
 func (a *Adapter) setRequestParts(hostStart int, host string) {
 	u := a.requestedURL
 	pathStart := hostStart + len(host)
@@ -2173,13 +2173,7 @@ func (a *Adapter) setRequestParts(hostStart int, host string) {
 		a.query = u[pathEnd+1:]
 	}
 	a.path = u[pathStart:pathEnd]
-	a.domain = host[:indexHostEnd(host)]
-	// Port: "shop.example.com." is the same site as "shop.example.com" (the dot is the DNS
-	// root's), and a browser sends it as the visitor typed it; with it, a Domain rule Equal to
-	// (or EndsWith) the name would let the visitor skip the queue (SPEC 11.2).
-	for len(a.domain) > 1 && a.domain[len(a.domain)-1] == '.' {
-		a.domain = a.domain[:len(a.domain)-1]
-	}
+	a.domain = host[:indexHostEnd(host)] // as sent, trailing dot included: as the server routes it
 	a.urlASCII = isASCII(u)
 	a.haveParts = true
 }
