@@ -613,3 +613,34 @@ func FuzzConstantTimeEqual(f *testing.F) {
 		}
 	})
 }
+
+// FuzzURLParseQuery: urlparseQuery never panics; when the URL parses, its query is the text
+// after the first '?' before any '#' of the URL without tabs, CR and LF (whatever the host);
+// and a URL whose host holds no bracket and no non-ASCII character always parses, since only
+// those can make Python's urlsplit raise.
+func FuzzURLParseQuery(f *testing.F) {
+	for _, s := range []string{"https://shop.example.com/checkout?qfqid=1&qfts=2#x", "https://[::1]:80/?a", "https://[shop]/?a",
+		"https://ex\u2100ample.com/?a", "https://[v1.x]/?a", "  //[x]?a", "h\tt\ntp://h/?\r", "?", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		query, ok := urlparseQuery(u)
+		clean := strings.NewReplacer("\t", "", "\r", "", "\n", "").Replace(u)
+		if ok {
+			want := clean
+			if i := strings.IndexByte(want, '#'); i >= 0 {
+				want = want[:i]
+			}
+			if i := strings.IndexByte(want, '?'); i >= 0 {
+				want = want[i+1:]
+			} else {
+				want = ""
+			}
+			if query != want {
+				t.Fatalf("urlparseQuery(%q) = %q, want %q", u, query, want)
+			}
+		} else if isASCII(clean) && !strings.ContainsAny(clean, "[]") {
+			t.Fatalf("urlparseQuery(%q) refused a URL without brackets or non-ASCII text", u)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"hash"
 	"math"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -428,17 +429,120 @@ func unhex(c byte) byte {
 	}
 }
 
-// urlparseQuery is Python's urllib.parse.urlparse(url).query: the text after the first '?' that
-// comes before any '#', up to that '#'.
-func urlparseQuery(u string) string {
+// urlparseQuery is Python's urllib.parse.urlparse(url).query, as Python 3.11 has it: the text
+// after the first '?' that comes before any '#', up to that '#', once every tab, CR and LF is
+// deleted from the URL (WHATWG's rule, which urlsplit applies; net/http refuses such URLs, but
+// NewAdapter may be given one). ok is false where urlparse raises ValueError, which the try of
+// validateQuery turns into an invalid Passed String: a host with one bracket but not the
+// other, or in brackets but not an IPv6 or IPvFuture address, or with a character that NFKC
+// turns into '/', '?', '#', '@' or ':' (nfkcDelimiters).
+func urlparseQuery(u string) (query string, ok bool) {
+	if strings.IndexByte(u, '\t') >= 0 || strings.IndexByte(u, '\r') >= 0 || strings.IndexByte(u, '\n') >= 0 {
+		b := make([]byte, 0, len(u))
+		for i := 0; i < len(u); i++ {
+			if c := u[i]; c != '\t' && c != '\r' && c != '\n' {
+				b = append(b, c)
+			}
+		}
+		u = string(b)
+	}
+	if !netlocParses(u) {
+		return "", false
+	}
 	if i := strings.IndexByte(u, '#'); i >= 0 {
 		u = u[:i]
 	}
 	if i := strings.IndexByte(u, '?'); i >= 0 {
-		return u[i+1:]
+		return u[i+1:], true
 	}
-	return ""
+	return "", true
 }
+
+// netlocParses reports whether urlsplit takes the netloc of u (tabs, CR and LF deleted) without
+// raising: past leading controls and spaces and a scheme, the text after "//" up to the first
+// '/', '?' or '#'.
+func netlocParses(u string) bool {
+	for len(u) > 0 && u[0] <= ' ' { // Python strips these (WHATWG's C0 controls and space)
+		u = u[1:]
+	}
+	if i := strings.IndexByte(u, ':'); i > 0 && isASCIILetter(u[0]) {
+		scheme := true
+		for j := 0; j < i && scheme; j++ {
+			c := u[j]
+			scheme = isASCIILetter(c) || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
+		}
+		if scheme {
+			u = u[i+1:]
+		}
+	}
+	if len(u) < 2 || u[0] != '/' || u[1] != '/' {
+		return true
+	}
+	u = u[2:]
+	end := 0 // the netloc is u[:end]; usually a plain host, stepped over eight bytes at a time
+	for ; end+8 <= len(u); end += 8 {
+		w := word(u[end:])
+		if w&highBits != 0 || hasByte(w, lowBits*'/') || hasByte(w, lowBits*'?') || hasByte(w, lowBits*'#') ||
+			hasByte(w, lowBits*'[') || hasByte(w, lowBits*']') {
+			break
+		}
+	}
+	open, shut, ascii := -1, -1, true
+	for ; end < len(u); end++ {
+		c := u[end]
+		if c == '/' || c == '?' || c == '#' {
+			break
+		}
+		if c == '[' && open < 0 {
+			open = end
+		} else if c == ']' && shut < 0 {
+			shut = end
+		} else if c >= 0x80 {
+			ascii = false
+		}
+	}
+	netloc := u[:end]
+	if (open >= 0) != (shut >= 0) {
+		return false // "Invalid IPv6 URL"
+	}
+	if open >= 0 {
+		host := netloc[open+1:]
+		if j := strings.IndexByte(host, ']'); j >= 0 {
+			host = host[:j]
+		}
+		if !bracketedHost(host) {
+			return false
+		}
+	}
+	if !ascii {
+		for _, r := range netloc {
+			if r >= 0x80 && strings.ContainsRune(nfkcDelimiters, r) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// bracketedHost is what Python's _check_bracketed_host accepts between a URL's brackets: an
+// IPvFuture address ('v', hex digits, '.', anything), or an IPv6 address, never an IPv4 one.
+func bracketedHost(h string) bool {
+	if strings.HasPrefix(h, "v") {
+		i := 1
+		for i < len(h) && isHex(h[i]) {
+			i++
+		}
+		return i > 1 && i+1 < len(h) && h[i] == '.'
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && !ip.Is4()
+}
+
+// nfkcDelimiters are the characters whose NFKC form holds '/', '?', '#', '@' or ':' (Unicode
+// 14, Python 3.11's): a host with one of them makes urlsplit raise.
+const nfkcDelimiters = "\u2047\u2048\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20"
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // --- str.lower
 

@@ -343,3 +343,52 @@ func TestLastIndex(t *testing.T) {
 		mustEqual(t, "lastIndex("+tt[0]+", "+tt[1]+")", lastIndex(tt[0], tt[1]), strings.LastIndex(tt[0], tt[1]))
 	}
 }
+
+// TestURLParseQuery holds urlparseQuery to Python 3.11's urllib.parse.urlparse(url).query, the
+// answers below recorded from it: tabs, CR and LF deleted, and false where it raises
+// ValueError (brackets, IPvFuture, an IPv4 address in brackets, a character NFKC makes a
+// delimiter), which makes a Passed String invalid in the reference.
+func TestURLParseQuery(t *testing.T) {
+	for _, tt := range []struct {
+		url, query string
+		ok         bool
+	}{
+		{"https://shop.example.com/checkout?qfqid=1&qfts=2#frag?x", "qfqid=1&qfts=2", true},
+		{"https://shop.example.com/checkout?qf\tqid=1&q\r\nfts=2", "qfqid=1&qfts=2", true},
+		{"  \x01https://[::1]:8080/p?a=1", "a=1", true},
+		{"https://[shop]/p?a=1", "", false},
+		{"https://[::1/p?a=1", "", false},
+		{"https://]x[/p?a=1", "", false},
+		{"https://[1.2.3.4]/p?a=1", "", false},
+		{"https://[v1.x]/p?a=1", "a=1", true},
+		{"https://[v.x]/p?a=1", "", false},
+		{"https://[v1.]/p?a=1", "", false},
+		{"https://[::ffff:1.2.3.4]/p?a=1", "a=1", true},
+		{"https://[fe80::1%25eth0]/p?a=1", "a=1", true},
+		{"https://user@[::1]:80/p?a=1", "a=1", true},
+		{"https://ex\u2100ample.com/p?a=1", "", false},
+		{"https://\uff45xample.com/p?a=1", "a=1", true},
+		{"https://shop.example.com/\u2100?a=1", "a=1", true},
+		{"//[x]/p?a=1", "", false},
+		{"1http://[x]/p?a=1", "a=1", true},
+		{"http:/[x]/p?a=1", "a=1", true},
+		{"mailto:[x]?a=1", "a=1", true},
+		{"https://sh[op]x/p?a=1", "", false},
+		{"https://[::1]x/p?a=1", "a=1", true},
+		{"https://a[b]c]/p?a=1", "", false},
+		{"", "", true},
+		{"?", "", true},
+		{"https://h/p?a=1#b?c", "a=1", true},
+		{"https://h#x?y", "", true},
+		{"https://\t[::1]/?q=\t1", "q=1", true},
+		{"ht\ttps://[bad]/?q", "", false},
+		{"HTTPS://[::1]/?q", "q", true},
+		{"h+t.t-p://[bad]/?q", "", false},
+		{"h_ttp://[bad]/?q", "q", true},
+	} {
+		query, ok := urlparseQuery(tt.url)
+		if query != tt.query || ok != tt.ok {
+			t.Errorf("urlparseQuery(%q) = %q, %v; Python: %q, %v", tt.url, query, ok, tt.query, tt.ok)
+		}
+	}
+}

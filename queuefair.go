@@ -201,7 +201,10 @@ func (a *Adapter) checkAndAddCacheControl() {
 // hold the one qfts that is checked (SPEC 11.1); Python reads qfts from anywhere in the query,
 // so a fresh unsigned qfts put in front of an expired Passed String would revive it.
 func (a *Adapter) validateQuery(q *queue) bool {
-	qstr := urlparseQuery(a.requestedURL)
+	qstr, ok := urlparseQuery(a.requestedURL)
+	if !ok {
+		return a.fail("the URL does not parse: Python's urlparse raises")
+	}
 	if a.d {
 		a.log("validating Passed String", "query", qstr)
 	}
@@ -217,7 +220,8 @@ func (a *Adapter) validateQuery(q *queue) bool {
 		return a.fail("qfh comes before qfqid")
 	}
 	signed := qstr[qpos:hpos]
-	// The spec asks ASCII digits of a Passed String's timestamp.
+	// Port: the spec asks ASCII digits of a Passed String's timestamp; Python's isnumeric() and
+	// int() also read other scripts' decimal digits (port-qfts-non-ascii-digits).
 	ts, why := signedTimestamp(signed, asWritten, parseDigits)
 	if why != "" {
 		return a.fail(why)
