@@ -542,6 +542,7 @@ func bracketedHost(h string) bool {
 // 14, Python 3.11's): a host with one of them makes urlsplit raise.
 const nfkcDelimiters = "\u2047\u2048\u2049\u2100\u2101\u2105\u2106\u2a74\ufe13\ufe16\ufe55\ufe56\ufe5f\ufe6b\uff03\uff0f\uff1a\uff1f\uff20"
 
+// isASCIILetter reports whether c is an ASCII letter (Python's c.isascii() and c.isalpha()).
 func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
 // --- str.lower
