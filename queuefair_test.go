@@ -728,6 +728,21 @@ func TestRedirectsOnlyToHTTP(t *testing.T) {
 			t.Errorf("%s: continue %v, calls %v", loc, ok, calls)
 		}
 	}
+
+	// Such an answer is a bad answer: the check ends and the page runs, as the README says;
+	// a later queue is not asked (as after any answer that cannot be used).
+	r := newRig(t, nil)
+	r.stub.json(testSettings, settingsJSON(queueJSON("a", "", ""), queueJSON("b", "", "")))
+	r.stub.json(adapterURL("a"), `{"action":"SendToQueue","location":"javascript:alert(1)"}`)
+	r.stub.json(adapterURL("b"), `{"action":"SendToQueue","location":"https://q.example/b"}`)
+	a := r.gate.NewAdapter(newRecorder(nil), checkoutURL, testUA, testIP, "")
+	mustEqual(t, "page runs", a.IsContinue(context.Background()), true)
+	mustEqual(t, "decision", a.Decision().Reason, ReasonBadAnswer)
+	for _, u := range r.stub.urls() {
+		if u == adapterURL("b") {
+			t.Error("queue b was asked after a's refused location")
+		}
+	}
 }
 
 // TestMissingDynamicTargetCountsAsDisabled: SPEC 8 counts a queue without a dynamicTarget (or
