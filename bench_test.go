@@ -452,3 +452,26 @@ func BenchmarkContainRuleLongValue(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRegExpBudgetSpent is the most a request's RegExp rules can cost: one rule of about
+// a thousand instructions (within the pattern bounds) against a query just short enough to
+// stay within maxRegexpSteps, so that it runs in full.
+func BenchmarkRegExpBudgetSpent(b *testing.B) {
+	r := newRig(b, func(c *Config) { c.AdapterMode = ModeSimple; c.Logger = discardLogger() })
+	var budget patternBudget
+	_, insts, err := budget.compile(`(?i)a{990}b`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	r.stub.json(testSettings, settingsJSON(queueJSON("q", "["+ruleJSON("Query", "RegExp", `a{990}b`, false, false)+"]", "")))
+	u := "https://shop.example.com/p?" + strings.Repeat("a", maxRegexpSteps/insts-len("https://shop.example.com/p?")-1)
+	ctx := context.Background()
+	r.gate.NewAdapter(noopService{}, u, benchUA, testIP, "").IsContinue(ctx) // settings load
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a := r.gate.NewAdapter(noopService{}, u, benchUA, testIP, "")
+		if !a.IsContinue(ctx) {
+			b.Fatal("queued: the rule did not run within the budget")
+		}
+	}
+}
