@@ -316,18 +316,10 @@ func TestProbeWithoutACallIsGivenBack(t *testing.T) {
 			r.gate.cfg.DryRun = tt.dry
 			r.gate.NewAdapter(newRecorder(nil), checkoutURL, tt.ua, testIP, "").IsContinue(tt.ctx)
 			r.gate.cfg.DryRun = false
-			calls := func() (n int) {
-				for _, u := range r.stub.urls() {
-					if u == adapterURL("q") {
-						n++
-					}
-				}
-				return n
-			}
-			mustEqual(t, "the prober's calls", calls(), tt.calls)
+			mustEqual(t, "the prober's calls", r.stub.count(adapterURL("q")), tt.calls)
 			ok, _ := r.run(checkoutURL, nil)
 			mustEqual(t, "the next visitor is queued by the adapter server's answer", ok, false)
-			mustEqual(t, "calls", calls(), tt.calls+1)
+			mustEqual(t, "calls", r.stub.count(adapterURL("q")), tt.calls+1)
 			mustEqual(t, "status", r.gate.Status().AdapterServerDown, false)
 		})
 	}

@@ -140,6 +140,16 @@ func (s *stubTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	return h(req)
 }
 
+// count is how many times url was fetched.
+func (s *stubTransport) count(url string) (n int) {
+	for _, u := range s.urls() {
+		if u == url {
+			n++
+		}
+	}
+	return n
+}
+
 func (s *stubTransport) urls() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
